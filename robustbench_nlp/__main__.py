@@ -1,0 +1,5 @@
+import sys
+
+from robustbench_nlp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""PGD and FGSM in the word-embedding space (Madry et al. 2018, arXiv 1706.06083).
+
+Text is discrete, so the perturbation delta is added to the word embeddings of the user's tokens
+(``perturb_mask``: never [CLS]/[SEP], padding or prompt-template words). Norms are taken per
+example over all of its perturbed tokens: ``||delta||_2 <= eps`` over (tokens x hidden), or
+``|delta_ij| <= eps`` for Linf. Model in eval mode (no dropout) during the attack.
+
+Example::
+
+    attack = EmbeddingPGD(norm="l2", eps=[0.5, 1.0], step_size=0.25, steps=10)
+    delta = pgd_delta(model, batch, labels, eps=1.0, norm="l2", step_size=0.25, steps=10)
+
+Robust accuracy at eps counts an example as robust only if no perturbation found at this or any
+smaller eps of the sweep fools the model: a point inside a smaller ball lies in every larger one,
+so a stronger attacker can always reuse it. This makes the sweep monotone by construction; eps = 0
+is the clean accuracy exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from tqdm.auto import tqdm
+
+from robustbench_nlp.attacks.base import Attack, AttackResult, Column
+from robustbench_nlp.classifier import Classifier
+
+
+def _per_example_norm(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (x.dim() - 1)))
+
+
+def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Project onto the eps-ball of the given norm (per example)."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / _per_example_norm(delta)).clamp(max=1.0)
+    return delta * scale
+
+
+def pgd_delta(
+    model: Classifier,
+    batch: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    eps: float,
+    norm: Literal["l2", "linf"] = "l2",
+    step_size: float | None = None,
+    steps: int = 10,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Return delta maximising the cross-entropy of ``model`` within the eps-ball.
+
+    Shapes: batch tensors (B, T); labels (B,); delta (B, T, H), zero outside ``perturb_mask``.
+    """
+    embeds = model.word_embeddings(batch["input_ids"]).detach()
+    mask = batch["perturb_mask"].unsqueeze(-1).to(embeds.dtype)
+    if eps == 0 or steps == 0:
+        return torch.zeros_like(embeds)
+    step_size = eps / 4 if step_size is None else step_size
+    if random_start:
+        noise = torch.empty_like(embeds).normal_(generator=generator) * mask
+        if norm == "linf":
+            delta = (
+                torch.rand(embeds.shape, generator=generator, device=embeds.device) * 2 - 1
+            ) * eps
+        else:
+            radius = (
+                torch.rand(embeds.size(0), 1, 1, generator=generator, device=embeds.device) * eps
+            )
+            delta = noise / _per_example_norm(noise) * radius
+        delta = delta * mask
+    else:
+        delta = torch.zeros_like(embeds)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.cross_entropy(model(batch, inputs_embeds=embeds + delta), labels)
+        (grad,) = torch.autograd.grad(loss, delta)
+        grad = grad * mask
+        with torch.no_grad():
+            if norm == "linf":
+                delta = delta + step_size * grad.sign()
+            else:
+                delta = delta + step_size * grad / _per_example_norm(grad)
+            delta = project(delta, eps, norm) * mask
+    return delta.detach()
+
+
+class EmbeddingPGD(Attack):
+    """PGD in word-embedding space (L2 or Linf) over an eps sweep: clean and robust accuracy."""
+
+    norm: Literal["l2", "linf"] = "l2"
+    eps: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0], min_length=1)
+    step_size: float | None = Field(None, gt=0, description="Default eps/4 (eps for 1 step).")
+    steps: int = Field(10, ge=1)
+    random_start: bool = True
+
+    @field_validator("eps")
+    @classmethod
+    def _sorted_non_negative(cls, values: list[float]) -> list[float]:
+        if any(v < 0 for v in values):
+            raise ValueError("every eps must be >= 0")
+        return sorted(set(values))
+
+    def step_for(self, eps: float) -> float:
+        if self.step_size is not None:
+            return self.step_size
+        return eps if self.steps == 1 else eps / 4
+
+    def run(self, model, context, label):
+        rows = self.examples(context)
+        model.eval()
+        generator = torch.Generator(device=model.device).manual_seed(context.seed)
+        robust = {eps: 0 for eps in self.eps}
+        clean_correct = 0
+        bar = tqdm(total=len(rows) * len(self.eps), desc=f"{label} seed={context.seed}", unit="ex")
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            batch = model.tokenize(chunk)
+            labels = torch.tensor([e.label for e in chunk], device=model.device)
+            with torch.no_grad():
+                still_correct = model(batch).argmax(-1) == labels
+            clean_correct += int(still_correct.sum())
+            for eps in self.eps:
+                delta = pgd_delta(
+                    model,
+                    batch,
+                    labels,
+                    eps,
+                    self.norm,
+                    self.step_for(eps),
+                    self.steps,
+                    self.random_start,
+                    generator,
+                )
+                with torch.no_grad():
+                    embeds = model.word_embeddings(batch["input_ids"]) + delta
+                    still_correct &= model(batch, inputs_embeds=embeds).argmax(-1) == labels
+                robust[eps] += int(still_correct.sum())
+                bar.update(len(chunk))
+        bar.close()
+        metrics = {"clean_accuracy": clean_correct / len(rows)}
+        columns = []
+        for eps in self.eps:
+            key = f"robust_accuracy@eps={eps:g}"
+            metrics[key] = robust[eps] / len(rows)
+            columns.append(Column(key, f"{label} ε={eps:g}"))
+        return AttackResult(metrics=metrics, columns=columns, n_examples=len(rows))
+
+
+class FGSM(EmbeddingPGD):
+    """FGSM in word-embedding space: one signed/normalised gradient step of size eps."""
+
+    steps: int = Field(1, ge=1, le=1)
+    random_start: bool = False

@@ -1,0 +1,134 @@
+"""Command line: ``robustbench-nlp list | run | leaderboard``.
+
+Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
+how to resume and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from robustbench_nlp.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robustbench-nlp",
+        description="Train robustness recipes, attack them, and render leaderboards.",
+    )
+    include = argparse.ArgumentParser(add_help=False)
+    include.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="Load plugins from a .py file or a folder of them (repeatable).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", parents=[include], help="List registered plugins.")
+    listing.add_argument("kind", nargs="?", choices=["recipes", "attacks", "tasks"])
+
+    run = commands.add_parser("run", parents=[include], help="Run a suite and render its board.")
+    run.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
+    run.add_argument(
+        "--data-dir",
+        default=None,
+        help="Data folder in the layout of ../shared/data (default $RBNLP_DATA_DIR).",
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override a suite field, e.g. --set seeds=[0,1] (repeatable).",
+    )
+
+    board = commands.add_parser("leaderboard", help="Re-render a leaderboard from its records.")
+    board.add_argument("results", type=Path, help="A results folder (holds suite.json).")
+    board.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Output path without suffix (default: beside RESULTS).",
+    )
+    return parser
+
+
+def _load_includes(paths: list[str]) -> None:
+    from robustbench_nlp.plugins import load_plugins
+    from robustbench_nlp.registry import include
+
+    load_plugins()
+    for path in paths:
+        include(path)
+
+
+def _list(kind: str | None) -> None:
+    from robustbench_nlp.plugins import REGISTRIES
+
+    for name, registry in REGISTRIES.items():
+        if kind not in (None, name):
+            continue
+        print(f"{name}:")
+        width = max(len(n) for n in registry.names())
+        for plugin, description in registry.describe():
+            print(f"  {plugin:<{width}}  {description}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from robustbench_nlp.leaderboard import write_leaderboard
+    from robustbench_nlp.runner import Runner
+    from robustbench_nlp.suite import load_suite
+    from robustbench_nlp.tasks.base import resolve_data_dir
+
+    suite = load_suite(args.suite, args.overrides)
+    data_dir = resolve_data_dir(args.data_dir)
+    summary = Runner(suite, data_dir).run()
+    written = write_leaderboard(suite.output)
+    print(
+        f"{suite.config.name}: {len(summary.computed)} cells computed, {len(summary.reused)} "
+        f"reused, {len(summary.failed)} failed; leaderboard: {written[0]}"
+    )
+    if summary.failed:
+        print(
+            f"failed cells are recorded with their error in {suite.output}/records; "
+            "rerun to retry them",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "leaderboard":
+            from robustbench_nlp.leaderboard import write_leaderboard
+
+            if not args.results.is_dir():
+                raise UserError(f"{args.results}: no such results folder.")
+            for path in write_leaderboard(args.results, args.out):
+                print(path)
+            return 0
+        _load_includes(args.include)
+        if args.command == "list":
+            _list(args.kind)
+        elif args.command == "run":
+            _run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished cells are saved; run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The leaderboard: a pure render of a results folder into Markdown, CSV and JSON.
+
+It reads ``suite.json`` and the records of the cells it lists and nothing else (no plugin code,
+no models), so ``robustbench-nlp leaderboard RESULTS`` re-renders a committed board byte for byte.
+Rows are recipes (each sweep setting its own row); main columns are clean accuracy and the robust
+accuracy of every attack, as mean ± std over seeds; rows are ranked by the mean of the robust
+columns (RobustBench's "robust accuracy" ranking), ties broken by clean accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from robustbench_nlp.store import ColumnRecord, Record, ResultsStore, atomic_write_text
+
+
+@dataclass(frozen=True)
+class ColumnId:
+    attack: str
+    key: str
+
+
+@dataclass
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+
+def _stat(values: list[float]) -> Stat:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Stat(statistics.fmean(values), std, len(values))
+
+
+def _fmt(stat: Stat | None, column: ColumnRecord) -> str:
+    if stat is None:
+        return "—"
+    scale, digits = (100.0, 1) if column.percent else (1.0, 2)
+    text = f"{stat.mean * scale:.{digits}f}"
+    return f"{text} ± {stat.std * scale:.{digits}f}" if stat.n > 1 else text
+
+
+@dataclass
+class Board:
+    manifest: dict[str, Any]
+    records: list[Record]
+    missing: list[str]
+
+    def columns(self, table: str) -> list[tuple[ColumnId, ColumnRecord]]:
+        seen: dict[ColumnId, ColumnRecord] = {}
+        order = {a["label"]: i for i, a in enumerate(self.manifest["attacks"])}
+        for record in sorted(self.ok, key=lambda r: order.get(r.attack.label, 99)):
+            for column in record.columns:
+                if column.table == table:
+                    seen.setdefault(ColumnId(record.attack.label, column.key), column)
+        return list(seen.items())
+
+    @property
+    def ok(self) -> list[Record]:
+        return [r for r in self.records if r.status == "ok"]
+
+    @property
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.status == "failed"]
+
+    def stats(self) -> dict[str, dict[ColumnId, Stat]]:
+        values: dict[str, dict[ColumnId, list[float]]] = {}
+        for record in self.ok:
+            row = values.setdefault(record.recipe.label, {})
+            for column in record.columns:
+                if column.key in record.metrics:
+                    cid = ColumnId(record.attack.label, column.key)
+                    row.setdefault(cid, []).append(record.metrics[column.key])
+        return {recipe: {c: _stat(v) for c, v in row.items()} for recipe, row in values.items()}
+
+    def ranked(self) -> list[tuple[str, float | None, float | None]]:
+        """(recipe label, mean robust score, clean) in rank order."""
+        stats = self.stats()
+        main = self.columns("main")
+        robust = [cid for cid, _ in main if cid.key != "clean_accuracy"]
+        rows = []
+        for recipe in (r["label"] for r in self.manifest["recipes"]):
+            row = stats.get(recipe, {})
+            clean = row.get(ColumnId("clean", "clean_accuracy"))
+            scores = [row[c].mean for c in robust if c in row]
+            score = statistics.fmean(scores) if scores and len(scores) == len(robust) else None
+            rows.append((recipe, score, clean.mean if clean else None))
+        return sorted(rows, key=lambda r: (r[1] is None, -(r[1] or 0), -(r[2] or 0)))
+
+
+def load_board(results: Path) -> Board:
+    store = ResultsStore(results)
+    manifest = store.manifest()
+    records, missing = [], []
+    for cell_id in manifest["cells"]:
+        record = store.load(cell_id)
+        if record is None:
+            missing.append(cell_id)
+        else:
+            records.append(record)
+    return Board(manifest, records, missing)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()) or "(defaults)"
+
+
+def render_markdown(board: Board) -> str:
+    m = board.manifest
+    stats = board.stats()
+    main = board.columns("main")
+    lines = [f"# Leaderboard: {m['suite']}", ""]
+    if m.get("description"):
+        lines += [m["description"].strip(), ""]
+    lines += [
+        f"Task `{m['task']['name']}`, backbone `{m['backbone']}`, seeds {m['seeds']}. "
+        "Accuracies in %, mean ± std over seeds; ranked by mean robust accuracy.",
+        "",
+    ]
+    has_robust = any(cid.key != "clean_accuracy" for cid, _ in main)
+    headers = ["Rank", "Recipe", "Seeds"] + [c.label for _, c in main]
+    if has_robust:
+        headers.append("Mean robust")
+    table = []
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        seeds = max((s.n for s in row.values()), default=0)
+        cells = [_fmt(row.get(cid), col) for cid, col in main]
+        line = [rank, recipe, seeds, *cells]
+        if has_robust:
+            line.append("—" if score is None else f"{score * 100:.1f}")
+        table.append(line)
+    lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+
+    for attack in m["attacks"]:
+        detail = [
+            (cid, col) for cid, col in board.columns("detail") if cid.attack == attack["label"]
+        ]
+        if not detail:
+            continue
+        lines += [f"## {attack['label']}: details", ""]
+        rows = []
+        for recipe, _, _ in board.ranked():
+            row = stats.get(recipe, {})
+            rows.append([recipe, *[_fmt(row.get(cid), col) for cid, col in detail]])
+        lines += [
+            tabulate(
+                rows,
+                headers=["Recipe", *[c.label for _, c in detail]],
+                tablefmt="github",
+                disable_numparse=True,
+            ),
+            "",
+        ]
+
+    lines += [
+        "## Settings",
+        "",
+        f"- suite file: `{m['source']}`",
+        f"- task: `{m['task']['name']}` ({_params(m['task']['params'])})",
+    ]
+    lines += [
+        f"- recipe `{r['label']}` = `{r['name']}` ({_params(r['params'])})" for r in m["recipes"]
+    ]
+    lines += [
+        f"- attack `{a['label']}` = `{a['name']}` ({_params(a['params'])})" for a in m["attacks"]
+    ]
+    examples = sorted({(r.attack.label, r.n_examples) for r in board.ok})
+    if examples:
+        lines.append("- examples evaluated: " + ", ".join(f"{a} {n}" for a, n in examples))
+    sources = sorted({r.task_source for r in board.records})
+    lines.append(f"- data: {', '.join(sources) or '—'}")
+    trained = {r.checkpoint: r.timings.get("train_seconds", 0.0) for r in board.ok}
+    attack = [r.timings.get("attack_seconds", 0.0) for r in board.ok]
+    lines.append(
+        f"- compute: {sum(trained.values()):.0f} s training ({len(trained)} models), "
+        f"{sum(attack):.0f} s evaluation ({len(board.ok)} cells)"
+    )
+    versions = sorted(
+        {f"{k} {v}" for r in board.ok for k, v in r.versions.items() if k != "platform"}
+    )
+    if versions:
+        lines.append(f"- versions: {', '.join(versions)}")
+    if board.missing or board.failed:
+        lines += ["", "## Incomplete", ""]
+        lines += [f"- missing (not run yet): `{c}`" for c in board.missing]
+        lines += [
+            f"- failed: `{r.cell_id}`: {(r.error or '').splitlines()[-1]}" for r in board.failed
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(board: Board) -> str:
+    stats = board.stats()
+    columns = board.columns("main") + board.columns("detail")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["rank", "recipe"]
+    for cid, _ in columns:
+        header += [
+            f"{cid.attack}:{cid.key}:mean",
+            f"{cid.attack}:{cid.key}:std",
+            f"{cid.attack}:{cid.key}:n",
+        ]
+    writer.writerow(header)
+    for rank, (recipe, _, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        line: list[Any] = [rank, recipe]
+        for cid, _ in columns:
+            stat = row.get(cid)
+            line += ["", "", 0] if stat is None else [f"{stat.mean:.6f}", f"{stat.std:.6f}", stat.n]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def render_json(board: Board) -> str:
+    stats = board.stats()
+    columns = board.columns("main") + board.columns("detail")
+    rows = []
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        rows.append(
+            {
+                "rank": rank,
+                "recipe": recipe,
+                "mean_robust_accuracy": score,
+                "metrics": {
+                    f"{cid.attack}:{cid.key}": vars(row[cid]) for cid, _ in columns if cid in row
+                },
+            }
+        )
+    payload = {
+        "suite": board.manifest["suite"],
+        "settings": {k: v for k, v in board.manifest.items() if k != "cells"},
+        "columns": [{"attack": cid.attack, **col.model_dump()} for cid, col in columns],
+        "rows": rows,
+        "missing_cells": board.missing,
+        "failed_cells": [r.cell_id for r in board.failed],
+    }
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def write_leaderboard(results: Path, out: Path | None = None) -> list[Path]:
+    """Render ``results`` into ``<out>.md/.csv/.json`` (default: beside the results folder)."""
+    results = Path(results)
+    board = load_board(results)
+    base = Path(out) if out else results.parent / results.name
+    written = []
+    for suffix, render in ((".md", render_markdown), (".csv", render_csv), (".json", render_json)):
+        path = base.parent / (base.name + suffix)
+        atomic_write_text(path, render(board))
+        written.append(path)
+    return written

@@ -1,0 +1,156 @@
+"""The recipe contract and the one training loop every recipe shares.
+
+A recipe is a plugin whose fields are its hyperparameters. ``train`` returns a ``Classifier``;
+the default trains it end to end with ``classification_loss`` through ``fit``, so a recipe that
+only changes the loss (SCAL) overrides ``classification_loss``, and one with an unsupervised phase
+(USCAL, PromptBERT) runs ``fit`` twice with different step functions.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from robustbench_nlp.backbones import Backbone
+from robustbench_nlp.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.plugin import Plugin
+from robustbench_nlp.tasks.base import Example, Task, TaskData
+
+Batch = dict[str, torch.Tensor]
+#: A step function: (model, examples of one batch) -> (loss to minimise, numbers to log).
+StepFn = Callable[[Classifier, Sequence[Example]], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class TrainContext:
+    """What the runner hands a recipe."""
+
+    task: Task
+    data: TaskData
+    backbone: Backbone
+    seed: int
+    device: str = "cpu"
+    #: Filled by the recipe: numbers worth keeping in the record (final loss, steps, ...).
+    logs: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Recipe(Plugin):
+    """Base: fine-tune encoder + linear head with cross-entropy."""
+
+    kind: ClassVar[str] = "recipe"
+    #: Bump when a change makes old checkpoints of this recipe invalid.
+    version: ClassVar[int] = 1
+
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many steps.")
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(5e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_length: int = Field(64, ge=8)
+    pooling: Literal["cls", "mean"] = "mean"
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    def classifier_spec(self, task: Task) -> ClassifierSpec:
+        return ClassifierSpec(
+            num_labels=task.num_labels,
+            pooling=self.pooling,
+            max_length=self.max_length,
+            dropout=self.dropout,
+        )
+
+    def build_classifier(self, context: TrainContext) -> Classifier:
+        seed_everything(context.seed)
+        encoder = context.backbone.load_encoder(seed=context.seed)
+        spec = self.classifier_spec(context.task)
+        model = Classifier(encoder, context.backbone.load_tokenizer(), spec)
+        return model.to(context.device)
+
+    def train(self, context: TrainContext) -> Classifier:
+        model = self.build_classifier(context)
+        self.fit(model, context.data.train, self.classification_loss, context, "train")
+        return model
+
+    def classification_loss(
+        self, model: Classifier, examples: Sequence[Example]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = model.tokenize(examples)
+        labels = torch.tensor([e.label for e in examples], device=model.device)
+        loss = F.cross_entropy(model(batch), labels)
+        return loss, {"ce": loss.item()}
+
+    def fit(
+        self,
+        model: Classifier,
+        examples: Sequence[Example],
+        step: StepFn,
+        context: TrainContext,
+        phase: str,
+        lr: float | None = None,
+    ) -> None:
+        """AdamW with linear warmup/decay over shuffled batches; logs the phase's last losses."""
+        seed_everything(context.seed)
+        order = random.Random(context.seed)
+        batches_per_epoch = max(1, len(examples) // self.batch_size)
+        total = batches_per_epoch * self.epochs
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
+        no_decay = [
+            p for n, p in model.named_parameters() if not (p.ndim > 1 and "LayerNorm" not in n)
+        ]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=lr or self.lr,
+        )
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(self.warmup_ratio * total), total
+        )
+        model.train()
+        started, done, last = time.perf_counter(), 0, {}
+        bar = tqdm(
+            total=total,
+            desc=f"{self.plugin_name or self.kind} {phase} seed={context.seed}",
+            unit="step",
+        )
+        while done < total:
+            shuffled = list(examples)
+            order.shuffle(shuffled)
+            for start in range(0, batches_per_epoch * self.batch_size, self.batch_size):
+                loss, last = step(model, shuffled[start : start + self.batch_size])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                done += 1
+                bar.update()
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+                if done >= total:
+                    break
+        bar.close()
+        model.eval()
+        context.logs[phase] = {
+            "steps": done,
+            "seconds": round(time.perf_counter() - started, 2),
+            **{f"last_{k}": round(v, 5) for k, v in last.items()},
+        }
