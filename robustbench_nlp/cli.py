@@ -79,7 +79,7 @@ def _list(kind: str | None) -> None:
             print(f"  {plugin:<{width}}  {description}")
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     from robustbench_nlp.leaderboard import write_leaderboard
     from robustbench_nlp.runner import Runner
     from robustbench_nlp.suite import load_suite
@@ -99,7 +99,8 @@ def _run(args: argparse.Namespace) -> None:
             "rerun to retry them",
             file=sys.stderr,
         )
-        raise SystemExit(1)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list(args.kind)
         elif args.command == "run":
-            _run(args)
+            return _run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ all of its plugins before any work starts.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -137,7 +138,10 @@ def include(path: str | Path) -> list[Path]:
     if not files:
         raise UserError(f"--include {path}: the folder holds no .py files.")
     for file in files:
-        module_name = f"robustbench_nlp_plugin_{file.stem}_{abs(hash(str(file.resolve())))}"
+        digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
+        module_name = f"robustbench_nlp_plugin_{file.stem}_{digest}"
+        if module_name in sys.modules:  # already included in this process
+            continue
         spec = importlib.util.spec_from_file_location(module_name, file)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

@@ -1,0 +1,214 @@
+"""The runner: cells, records, resume after a kill, failures recorded, checkpoint reuse."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robustbench_nlp.cli import main
+from robustbench_nlp.leaderboard import write_leaderboard
+from robustbench_nlp.runner import Runner, plan
+from robustbench_nlp.store import ResultsStore
+from robustbench_nlp.suite import load_suite
+
+REPO = Path(__file__).resolve().parent.parent
+
+COUNTING_PLUGIN = '''
+"""Test plugin: an attack that logs its start and end to a file and can sleep or fail."""
+import time
+from pathlib import Path
+from robustbench_nlp import Attack, AttackResult, Column, register_attack
+
+@register_attack("counting")
+class Counting(Attack):
+    """Logs every run to a file."""
+    log: str
+    seconds: float = 0.0
+    fail: bool = False
+
+    def run(self, model, context, label):
+        with open(self.log, "a") as handle:
+            handle.write(f"start {label}\\n")
+        time.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("boom from " + label)
+        with open(self.log, "a") as handle:
+            handle.write(f"done {label}\\n")
+        return AttackResult({"score": 0.5}, [Column("score", label)], n_examples=1)
+'''
+
+
+def suite_text(output: Path, log: Path, seconds: float = 0.0, fail_label: str | None = None,
+               seeds: str = "[0]") -> str:
+    attacks = "\n".join(
+        f"  - {{name: counting, label: c{i}, params: {{log: '{log}', seconds: {seconds}, "
+        f"fail: {str(f'c{i}' == fail_label).lower()}}}}}"
+        for i in range(3)
+    )
+    return f"""\
+name: tiny
+backbone: tiny
+task: {{name: embedded, params: {{train_size: 16, eval_size: 8}}}}
+recipes:
+  - {{name: baseline, params: {{max_steps: 2, batch_size: 4}}}}
+attacks:
+{attacks}
+seeds: {seeds}
+output: {output}
+"""
+
+
+@pytest.fixture(scope="module")
+def counting_plugin(tmp_path_factory) -> Path:
+    """One plugin file for the module: registering it twice from two files would collide."""
+    plugin = tmp_path_factory.mktemp("plugin") / "counting.py"
+    plugin.write_text(COUNTING_PLUGIN)
+    return plugin
+
+
+@pytest.fixture
+def setup(tmp_path, counting_plugin):
+    return lambda **kwargs: _setup(tmp_path, counting_plugin, **kwargs)
+
+
+def _setup(tmp_path, plugin, **kwargs):
+    log = tmp_path / "log.txt"
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(suite_text(tmp_path / "out", log, **kwargs))
+    return suite, plugin, log
+
+
+def records(folder: Path) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in (folder / "records").glob("*.json")}
+
+
+def test_rerun_skips_finished_cells_and_reuses_the_checkpoint(tmp_path, capsys, setup):
+    suite, plugin, log = setup()
+    assert main(["run", str(suite), "--include", str(plugin)]) == 0
+    first = records(tmp_path / "out")
+    assert len(first) == 4  # clean + 3 attacks
+    assert all(r["status"] == "ok" for r in first.values())
+    assert log.read_text().count("done") == 3
+    capsys.readouterr()
+
+    assert main(["run", str(suite), "--include", str(plugin)]) == 0
+    assert "0 cells computed, 4 reused" in capsys.readouterr().out
+    assert log.read_text().count("done") == 3
+    assert records(tmp_path / "out") == first
+
+
+def test_a_changed_attack_parameter_is_a_new_cell_but_reuses_the_checkpoint(tmp_path, setup):
+    suite, plugin, log = setup()
+    assert main(["run", str(suite), "--include", str(plugin)]) == 0
+    assert main(["run", str(suite), "--include", str(plugin),
+                 "--set", "attacks.c1.params.seconds=0.01"]) == 0
+    assert log.read_text().count("done c1") == 2 and log.read_text().count("done c0") == 1
+    new = [r for r in records(tmp_path / "out").values()
+           if r["attack"]["label"] == "c1" and r["attack"]["params"]["seconds"] == 0.01]
+    assert len(new) == 1 and new[0]["checkpoint_reused"] is True
+
+
+def test_a_failing_cell_is_recorded_and_the_others_go_on(tmp_path, capsys, setup):
+    suite, plugin, log = setup(fail_label="c1")
+    assert main(["run", str(suite), "--include", str(plugin)]) == 1
+    by_label = {r["attack"]["label"]: r for r in records(tmp_path / "out").values()}
+    assert by_label["c1"]["status"] == "failed"
+    assert "RuntimeError: boom from c1" in by_label["c1"]["error"]
+    assert by_label["c0"]["status"] == by_label["c2"]["status"] == "ok"
+    board = (tmp_path / "out.md").read_text()
+    assert "## Incomplete" in board and "boom from c1" in board
+
+
+def test_killing_a_run_loses_no_finished_cell_and_recomputes_none(tmp_path, setup):
+    suite, plugin, log = setup(seconds=1.5)
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    command = [sys.executable, "-m", "robustbench_nlp", "run", str(suite), "--include", str(plugin)]
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    records_dir = tmp_path / "out" / "records"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait for clean + the first counting cell
+        if len(list(records_dir.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = records(tmp_path / "out")
+    assert 2 <= len(before) < 4, "the kill must land mid-run"
+    assert not list(records_dir.glob(".*")), "no half-written record may remain"
+    finished_labels = {r["attack"]["label"] for r in before.values()}
+    starts_before = log.read_text().count("start")
+
+    assert main(["run", str(suite), "--include", str(plugin)]) == 0
+    after = records(tmp_path / "out")
+    assert len(after) == 4
+    for name, record in before.items():
+        assert after[name] == record, f"{name} was recomputed"
+    rerun_log = log.read_text().splitlines()[starts_before:]
+    rerun_starts = {line.split()[1] for line in rerun_log if line.startswith("start")}
+    assert not rerun_starts & finished_labels
+    assert all(r["checkpoint_reused"] for n, r in after.items() if n not in before)
+
+
+def test_plan_is_recipe_by_seed_by_attack_with_stable_ids(tmp_path, setup):
+    suite_path, plugin, log = setup(seeds="[0, 1]")
+    from robustbench_nlp.registry import include
+
+    include(plugin)
+    suite = load_suite(suite_path)
+    cells = plan(suite)
+    assert len(cells) == 2 * 4
+    assert len({c.cell_id for c in cells}) == 8
+    assert len({c.checkpoint_key for c in cells}) == 2
+    assert [c.cell_id for c in plan(load_suite(suite_path))] == [c.cell_id for c in cells]
+
+
+def test_leaderboard_rerenders_byte_for_byte(tmp_path, setup):
+    suite, plugin, log = setup(seeds="[0, 1]")
+    assert main(["run", str(suite), "--include", str(plugin)]) == 0
+    rendered = {p: p.read_bytes() for p in tmp_path.glob("out.*")}
+    assert set(p.suffix for p in rendered) == {".md", ".csv", ".json"}
+    for path in rendered:
+        path.unlink()
+    assert main(["leaderboard", str(tmp_path / "out")]) == 0
+    for path, content in rendered.items():
+        assert path.read_bytes() == content
+
+
+def test_mean_and_std_over_seeds_on_the_board(tmp_path, setup):
+    suite_path, plugin, log = setup(seeds="[0, 1]")
+    assert main(["run", str(suite_path), "--include", str(plugin)]) == 0
+    store = ResultsStore(tmp_path / "out")
+    cleans = [store.load(c).metrics["clean_accuracy"]
+              for c in store.manifest()["cells"] if "__clean__" in c]
+    data = json.loads((tmp_path / "out.json").read_text())
+    clean = data["rows"][0]["metrics"]["clean:clean_accuracy"]
+    assert clean["n"] == 2
+    assert abs(clean["mean"] - sum(cleans) / 2) < 1e-9
+    assert "± " in (tmp_path / "out.md").read_text()
+
+
+def test_sweep_gives_one_row_per_setting(tmp_path, setup):
+    suite_path, plugin, log = setup()
+    text = suite_path.read_text().replace(
+        "  - {name: baseline, params: {max_steps: 2, batch_size: 4}}",
+        "  - {name: baseline, params: {max_steps: 2, batch_size: 4},"
+        " sweep: {lr: [1.0e-4, 2.0e-4]}}",
+    )
+    suite_path.write_text(text)
+    from robustbench_nlp.registry import include
+
+    include(plugin)
+    suite = load_suite(suite_path)
+    assert [v.label for v in suite.recipes] == ["baseline (lr=0.0001)", "baseline (lr=0.0002)"]
+    Runner(suite, None).run()
+    write_leaderboard(suite.output)
+    board = (tmp_path / "out.md").read_text()
+    assert "baseline (lr=0.0001)" in board and "baseline (lr=0.0002)" in board
