@@ -1,4 +1,4 @@
-"""Command line: ``robustbench-nlp list | run | leaderboard``.
+"""Command line: ``robustbench-nlp list | run | leaderboard | resources``.
 
 Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
 how to resume and exits 130.
@@ -55,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Output path without suffix (default: beside RESULTS).",
     )
+
+    resources = commands.add_parser(
+        "resources", help="Build or check the offline resources of the word-level attacks."
+    )
+    resources.add_argument("action", choices=["prepare", "check"])
+    resources.add_argument(
+        "--data-dir",
+        default=None,
+        help="Data folder with lexicon/ and stsb/ (default $RBNLP_DATA_DIR).",
+    )
+    resources.add_argument("--force", action="store_true", help="Rebuild what already exists.")
     return parser
 
 
@@ -103,6 +114,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resources(args: argparse.Namespace) -> int:
+    from robustbench_nlp import resources
+    from robustbench_nlp.tasks.base import resolve_data_dir
+
+    if args.action == "prepare":
+        resources.prepare(resolve_data_dir(args.data_dir), force=args.force)
+    rows = resources.check()
+    for row in rows:
+        print(f"{'ok' if row.ok else 'MISSING':<8} {row.name:<17} {row.detail}")
+    if not all(row.ok for row in rows):
+        print(f"run `{resources.PREPARE}` to build the missing resources", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -114,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_leaderboard(args.results, args.out):
                 print(path)
             return 0
+        if args.command == "resources":
+            return _resources(args)
         _load_includes(args.include)
         if args.command == "list":
             _list(args.kind)

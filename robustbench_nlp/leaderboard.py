@@ -4,7 +4,9 @@ It reads ``suite.json`` and the records of the cells it lists and nothing else (
 no models), so ``robustbench-nlp leaderboard RESULTS`` re-renders a committed board byte for byte.
 Rows are recipes (each sweep setting its own row); main columns are clean accuracy and the robust
 accuracy of every attack, as mean ± std over seeds; rows are ranked by the mean of the robust
-columns (RobustBench's "robust accuracy" ranking), ties broken by clean accuracy.
+columns (RobustBench's "robust accuracy" ranking), ties broken by clean accuracy. An attack's
+``detail`` columns form its own table; ``detail:<name>`` columns a further table titled <name>
+(HANS per subcase). A table wider than ``WIDE_TABLE`` columns is transposed (one row per column).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import Any
 from tabulate import tabulate
 
 from robustbench_nlp.store import ColumnRecord, Record, ResultsStore, atomic_write_text
+
+#: Detail tables with more columns than this are shown transposed: recipes become the columns.
+WIDE_TABLE = 8
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ class Board:
                 if column.table == table:
                     seen.setdefault(ColumnId(record.attack.label, column.key), column)
         return list(seen.items())
+
+    def detail_tables(self) -> list[str]:
+        """``detail`` first, then every ``detail:<name>`` table in order of appearance."""
+        tables = dict.fromkeys(c.table for r in self.ok for c in r.columns)
+        named = [t for t in tables if t == "detail" or t.startswith("detail:")]
+        return sorted(named, key=lambda t: t != "detail")
+
+    def all_columns(self) -> list[tuple[ColumnId, ColumnRecord]]:
+        """Main columns, then every detail table's (for CSV and JSON)."""
+        return self.columns("main") + [c for t in self.detail_tables() for c in self.columns(t)]
 
     @property
     def ok(self) -> list[Record]:
@@ -109,6 +124,12 @@ def load_board(results: Path) -> Board:
     return Board(manifest, records, missing)
 
 
+def _table(rows: list[list[Any]], headers: list[str], align: tuple[str, ...]) -> str:
+    """A GitHub table of pre-formatted strings (no number re-parsing), numbers right-aligned."""
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True,
+                    colalign=align)
+
+
 def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()) or "(defaults)"
 
@@ -138,28 +159,30 @@ def render_markdown(board: Board) -> str:
         if has_robust:
             line.append("—" if score is None else f"{score * 100:.1f}")
         table.append(line)
-    lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    align = ("right", "left") + ("right",) * (len(headers) - 2)
+    lines += [_table(table, headers, align), ""]
 
+    recipes = [recipe for recipe, _, _ in board.ranked()]
     for attack in m["attacks"]:
-        detail = [
-            (cid, col) for cid, col in board.columns("detail") if cid.attack == attack["label"]
-        ]
-        if not detail:
-            continue
-        lines += [f"## {attack['label']}: details", ""]
-        rows = []
-        for recipe, _, _ in board.ranked():
-            row = stats.get(recipe, {})
-            rows.append([recipe, *[_fmt(row.get(cid), col) for cid, col in detail]])
-        lines += [
-            tabulate(
-                rows,
-                headers=["Recipe", *[c.label for _, c in detail]],
-                tablefmt="github",
-                disable_numparse=True,
-            ),
-            "",
-        ]
+        for table_name in board.detail_tables():
+            detail = [
+                (cid, col)
+                for cid, col in board.columns(table_name)
+                if cid.attack == attack["label"]
+            ]
+            if not detail:
+                continue
+            title = "details" if table_name == "detail" else table_name.partition(":")[2]
+            lines += [f"## {attack['label']}: {title}", ""]
+            cells = [[_fmt(stats.get(r, {}).get(cid), col) for cid, col in detail] for r in recipes]
+            if len(detail) > WIDE_TABLE:
+                headers = ["", *recipes]
+                by_column = zip(*cells, strict=True) if cells else [[] for _ in detail]
+                rows = [[c.label, *v] for (_, c), v in zip(detail, by_column, strict=True)]
+            else:
+                headers = ["Recipe", *[c.label for _, c in detail]]
+                rows = [[recipe, *line] for recipe, line in zip(recipes, cells, strict=True)]
+            lines += [_table(rows, headers, ("left",) + ("right",) * (len(headers) - 1)), ""]
 
     lines += [
         "## Settings",
@@ -200,7 +223,7 @@ def render_markdown(board: Board) -> str:
 
 def render_csv(board: Board) -> str:
     stats = board.stats()
-    columns = board.columns("main") + board.columns("detail")
+    columns = board.all_columns()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     header = ["rank", "recipe"]
@@ -223,7 +246,7 @@ def render_csv(board: Board) -> str:
 
 def render_json(board: Board) -> str:
     stats = board.stats()
-    columns = board.columns("main") + board.columns("detail")
+    columns = board.all_columns()
     rows = []
     for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
         row = stats.get(recipe, {})

@@ -1,0 +1,67 @@
+"""Cost of one baseline training step and one PGD step, tiny and MiniLM backbones.
+
+Run with ``pytest tests/benchmarks --benchmark-enable``. Batch: 32 SST-2-like sentences from the
+embedded set (dynamic padding). The PGD step is one forward + backward to the embeddings plus the
+projection; its ratio to a training step is printed so runs on different machines compare.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robustbench_nlp.attacks.embedding_pgd import pgd_delta
+from robustbench_nlp.backbones import resolve_backbone
+from robustbench_nlp.plugins import recipes, tasks
+from robustbench_nlp.recipes.base import TrainContext
+
+RESULTS: dict[tuple[str, str], float] = {}
+
+
+@pytest.fixture(scope="module", params=["tiny", "minilm"])
+def setup(request):
+    torch.manual_seed(0)
+    task = tasks.get("embedded")()
+    data = task.load(None)
+    backbone = resolve_backbone(request.param)
+    recipe = recipes.get("baseline")(batch_size=32)
+    context = TrainContext(task, data, backbone, seed=0)
+    model = recipe.build_classifier(context)
+    batch_examples = data.train[:32]
+    return request.param, recipe, model, batch_examples
+
+
+def test_baseline_training_step(benchmark, setup):
+    name, recipe, model, examples = setup
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    model.train()
+
+    def step():
+        loss, _ = recipe.classification_loss(model, examples)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
+    RESULTS[(name, "train")] = benchmark.stats.stats.mean
+
+
+def test_pgd_step(benchmark, setup):
+    name, recipe, model, examples = setup
+    model.eval()
+    batch = model.tokenize(examples)
+    labels = torch.tensor([e.label for e in examples])
+
+    benchmark.pedantic(
+        lambda: pgd_delta(model, batch, labels, 0.5, "l2", 0.125, steps=1, random_start=False),
+        rounds=5,
+        warmup_rounds=1,
+    )
+    RESULTS[(name, "pgd")] = benchmark.stats.stats.mean
+    if (name, "train") in RESULTS:
+        ratio = RESULTS[(name, "pgd")] / RESULTS[(name, "train")]
+        benchmark.extra_info["pgd_step_over_train_step"] = round(ratio, 3)
+        print(f"\n{name}: train step {RESULTS[(name, 'train')]*1e3:.1f} ms, "
+              f"PGD step {RESULTS[(name, 'pgd')]*1e3:.1f} ms, ratio {ratio:.2f}")
+        # One PGD step is a forward + backward without the optimiser: never dearer than training.
+        assert ratio < 1.2
