@@ -126,8 +126,7 @@ def load_board(results: Path) -> Board:
 
 def _table(rows: list[list[Any]], headers: list[str], align: tuple[str, ...]) -> str:
     """A GitHub table of pre-formatted strings (no number re-parsing), numbers right-aligned."""
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True,
-                    colalign=align)
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True, colalign=align)
 
 
 def _params(params: dict[str, Any]) -> str:

@@ -130,12 +130,15 @@ def require_text(value: str, where: str) -> str:
     return text
 
 
-def from_hub(path: str, name: str | None, split: str) -> Sequence[dict]:
-    """Load a split through ``datasets`` (needs a network or a warm hub cache)."""
+def from_hub(
+    path: str, name: str | None, split: str, revision: str | None = None
+) -> Sequence[dict]:
+    """Load a split through ``datasets`` (needs a network or a warm hub cache); ``revision``
+    picks a branch, e.g. ``refs/convert/parquet`` for a repository that still holds a script."""
     try:
         import datasets
 
-        return datasets.load_dataset(path, name, split=split)
+        return datasets.load_dataset(path, name, split=split, revision=revision)
     except Exception as error:
         raise UserError(
             f"could not load {path} {split} from the hub ({type(error).__name__}); "

@@ -138,10 +138,15 @@ def read_anli_jsonl(path: Path) -> list[Example]:
 
 
 def hub_pairs(
-    path: str, name: str | None, split: str, premise: str, hypothesis: str
+    path: str,
+    name: str | None,
+    split: str,
+    premise: str,
+    hypothesis: str,
+    revision: str | None = None,
 ) -> list[Example]:
     """A hub split as pairs; rows whose label is not 0/1/2 (no gold label: -1) are dropped."""
-    rows = from_hub(path, name, split)
+    rows = from_hub(path, name, split, revision)
     return [
         Example(text=row[premise].strip(), pair=row[hypothesis].strip(), label=int(row["label"]))
         for row in rows
@@ -150,7 +155,10 @@ def hub_pairs(
 
 
 SNLI_HUB = "stanfordnlp/snli"
-SICK_HUB = "RobZamp/sick"  # parquet copy of SICK: sentence_A, sentence_B, label 0/1/2
+#: SICK on the hub: sentence_A, sentence_B, label 0/1/2 (SNLI order); splits train / validation /
+#: test. The repository's main branch holds a loading script, which datasets 4 refuses, so the
+#: hub's parquet conversion branch is read instead.
+SICK_HUB, SICK_REVISION = "RobZamp/sick", "refs/convert/parquet"
 MNLI_HUB = ("nyu-mll/glue", "mnli")
 
 
@@ -164,7 +172,7 @@ class NLITask(Task):
 def _sick(data_dir: Path | None, split: str) -> list[Example]:
     if data_dir is None:
         hub_split = "validation" if split == "dev" else split
-        return hub_pairs(SICK_HUB, None, hub_split, "sentence_A", "sentence_B")
+        return hub_pairs(SICK_HUB, None, hub_split, "sentence_A", "sentence_B", SICK_REVISION)
     return read_sick(require_file(data_dir, f"sick/{split}.txt", "sick"))
 
 

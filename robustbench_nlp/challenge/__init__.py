@@ -1,0 +1,1 @@
+"""Challenge sets: diagnostic NLI evaluation data (HANS and a HANS-style generator)."""
