@@ -32,10 +32,14 @@ class ClassifierSpec:
     dropout: float = 0.1
     #: Prompt template with [X] (sentence / premise), optional [Y] (hypothesis) and [MASK].
     template: str | None = None
+    #: PromptBERT's template denoising: subtract the [MASK] state of the template alone.
+    denoise: bool = False
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise UserError(f"pooling '{self.pooling}' is not one of {', '.join(POOLINGS)}.")
+        if self.denoise and self.pooling != "mask":
+            raise UserError("denoise needs pooling 'mask' (it corrects the [MASK] state).")
         if self.pooling == "mask" and (self.template is None or "[MASK]" not in self.template):
             raise UserError("pooling 'mask' needs a template containing [MASK] and [X].")
         if self.template is not None and "[X]" not in self.template:
@@ -160,10 +164,35 @@ class Classifier(nn.Module):
         if self.spec.pooling == "cls":
             return hidden[:, 0]
         if self.spec.pooling == "mask":
-            is_mask = batch["input_ids"] == self.tokenizer.mask_token_id
-            return hidden[is_mask].view(hidden.size(0), -1, hidden.size(-1))[:, 0]
+            # The template's [MASK], never a "[MASK]" typed inside the user's sentence.
+            is_mask = (batch["input_ids"] == self.tokenizer.mask_token_id) & ~batch["perturb_mask"]
+            state = hidden[is_mask].view(hidden.size(0), -1, hidden.size(-1))[:, 0]
+            return state - self.template_state(batch) if self.spec.denoise else state
         weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+    def template_state(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[MASK] state of the template without the sentence (PromptBERT's ``get_delta``).
+
+        Each row keeps only the template's tokens ([CLS], literal pieces, [MASK], [SEP]) at the
+        positions they have in the filled sequence, so tokens after a sentence of length L are
+        shifted by L exactly as in Prompt-BERT; with [Y] the shifts follow both sentences. Rows
+        sharing a position pattern are encoded once. Runs in the current mode (dropout and
+        gradients as the main pass, like Prompt-BERT's training). Shape (B, H).
+        """
+        keep = batch["attention_mask"].bool() & ~batch["perturb_mask"]
+        rows, width = keep.shape
+        kept = int(keep[0].sum())
+        positions = torch.arange(width, device=keep.device).expand(rows, width)[keep]
+        patterns, inverse = torch.unique(positions.view(rows, kept), dim=0, return_inverse=True)
+        template_ids = batch["input_ids"][0][keep[0]].expand(len(patterns), kept)
+        hidden = self.encoder(
+            input_ids=template_ids,
+            position_ids=patterns,
+            token_type_ids=torch.zeros_like(template_ids),
+        ).last_hidden_state
+        is_mask = template_ids == self.tokenizer.mask_token_id
+        return hidden[is_mask].view(len(patterns), -1, hidden.size(-1))[:, 0][inverse]
 
     def represent(
         self, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None

@@ -69,10 +69,11 @@ def checkpoint_key(suite: Suite, recipe: Variant, seed: int) -> str:
 
 
 def plan(suite: Suite) -> list[Cell]:
-    """Every cell of the suite, in run order (grouped by recipe and seed)."""
+    """Every cell of the suite, in run order: seed by seed (so a partial run already has one
+    complete row per recipe), cells of one (recipe, seed) together (they share a checkpoint)."""
     cells = []
-    for recipe in suite.recipes:
-        for seed in suite.config.seeds:
+    for seed in suite.config.seeds:
+        for recipe in suite.recipes:
             key = checkpoint_key(suite, recipe, seed)
             for attack in suite.attacks:
                 identity = stable_hash(

@@ -1,0 +1,70 @@
+"""SCAL: supervised contrastive adversarial learning (Miao et al. 2021, "Simple Contrastive
+Representation Adversarial Learning for NLP Tasks", arXiv 2111.13301).
+
+For a labelled batch x with word embeddings e and labels y:
+
+    g     = d CE(f(e), y) / d e                    (one backward of the clean loss)
+    delta = eps * g / ||g||                         (one ascent step, ||delta|| = eps)
+    loss  = CE(f(e), y) + CE(f(e + delta), y) + lambda * InfoNCE(h(e), h(e + delta))
+
+``h`` is the pooled sentence representation (``Classifier.represent``), ``f`` the head over it,
+InfoNCE is ``contrastive.info_nce`` with in-batch negatives: row i's positive is its own
+perturbed view, the other perturbed rows are its negatives.
+
+Choices the paper leaves open, stated here:
+
+- delta lives on the word embeddings of the user's tokens only (``perturb_mask``: no [CLS],
+  [SEP], padding or template words); its L2 norm is taken per example over all of those tokens
+  together (tokens x hidden), as in ``attacks/embedding_pgd.py``; it is a constant (detached)
+  in the training loss, so the perturbed pass trains the embedding matrix too (FGM style).
+- g comes from the clean pass itself: ``torch.autograd.grad(CE, e, retain_graph=True)`` asks
+  for the input gradient only (no parameter gradients), and the clean graph is reused by the
+  training loss, so a step costs one clean forward, one input-gradient backward, one perturbed
+  forward and one backward of the sum.
+- Dropout is on in both passes (independent masks), as in ordinary fine-tuning.
+- No projection head: the contrastive term reads the same representation as the classifier.
+- Defaults: ``eps`` 0.3 (middle of the paper's 0.1-0.5 sweep; sweep it with ``sweep:``),
+  ``lam`` 1.0, ``temperature`` 0.05 (SimCSE's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from robustbench_nlp.classifier import Classifier
+from robustbench_nlp.contrastive import fgm_delta, info_nce
+from robustbench_nlp.recipes.base import Recipe
+from robustbench_nlp.tasks.base import Example
+
+
+class SCAL(Recipe):
+    """Fine-tuning with CE on clean and eps-perturbed embeddings plus clean/perturbed InfoNCE."""
+
+    eps: float = Field(0.3, ge=0, description="L2 radius of the perturbation per example.")
+    lam: float = Field(1.0, ge=0, description="Weight lambda of the InfoNCE term.")
+    temperature: float = Field(0.05, gt=0, description="InfoNCE temperature tau.")
+
+    def losses(self, model: Classifier, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+        """The three terms of the SCAL loss for one batch (tokenised once)."""
+        batch = model.tokenize(examples)
+        labels = torch.tensor([e.label for e in examples], device=model.device)
+        embeds = model.word_embeddings(batch["input_ids"])
+        clean = model.represent(batch, embeds)
+        ce_clean = F.cross_entropy(model.logits_from(clean), labels)
+        (grad,) = torch.autograd.grad(ce_clean, embeds, retain_graph=True)
+        delta = fgm_delta(grad, batch["perturb_mask"], self.eps)
+        perturbed = model.represent(batch, embeds + delta)
+        return {
+            "ce": ce_clean,
+            "ce_adv": F.cross_entropy(model.logits_from(perturbed), labels),
+            "nce": info_nce(clean, perturbed, self.temperature),
+        }
+
+    def classification_loss(self, model, examples):
+        terms = self.losses(model, examples)
+        loss = terms["ce"] + terms["ce_adv"] + self.lam * terms["nce"]
+        return loss, {key: value.item() for key, value in terms.items()}
