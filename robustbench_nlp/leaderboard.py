@@ -96,11 +96,20 @@ class Board:
                     row.setdefault(cid, []).append(record.metrics[column.key])
         return {recipe: {c: _stat(v) for c, v in row.items()} for recipe, row in values.items()}
 
-    def ranked(self) -> list[tuple[str, float | None, float | None]]:
-        """(recipe label, mean robust score, clean) in rank order."""
-        stats = self.stats()
+    def rank_columns(self) -> tuple[list[ColumnId], str | None]:
+        """The columns whose mean ranks the rows, and the name of an extra score column (None
+        when a column flagged ``rank`` is itself the score, e.g. the STS average)."""
         main = self.columns("main")
+        flagged = [cid for cid, col in main if col.rank]
+        if flagged:
+            return flagged, None
         robust = [cid for cid, _ in main if cid.key != "clean_accuracy"]
+        return robust, ("Mean robust" if robust else None)
+
+    def ranked(self) -> list[tuple[str, float | None, float | None]]:
+        """(recipe label, ranking score, clean) in rank order."""
+        stats = self.stats()
+        robust, _ = self.rank_columns()
         rows = []
         for recipe in (r["label"] for r in self.manifest["recipes"]):
             row = stats.get(recipe, {})
@@ -140,15 +149,24 @@ def render_markdown(board: Board) -> str:
     lines = [f"# Leaderboard: {m['suite']}", ""]
     if m.get("description"):
         lines += [m["description"].strip(), ""]
+    rank_by, score_column = board.rank_columns()
+    labels = {cid: col.label for cid, col in main}
+    order = (
+        f"ranked by {score_column.lower()} (mean of the columns after clean)"
+        if score_column
+        else f"ranked by {', '.join(labels[c] for c in rank_by)}"
+        if rank_by
+        else "ranked by clean accuracy"
+    )
     lines += [
         f"Task `{m['task']['name']}`, backbone `{m['backbone']}`, seeds {m['seeds']}. "
-        "Accuracies in %, mean ± std over seeds; ranked by mean robust accuracy.",
+        f"Scores in % (x100), mean ± std over seeds; {order}.",
         "",
     ]
-    has_robust = any(cid.key != "clean_accuracy" for cid, _ in main)
+    has_robust = score_column is not None
     headers = ["Rank", "Recipe", "Seeds"] + [c.label for _, c in main]
     if has_robust:
-        headers.append("Mean robust")
+        headers.append(score_column)
     table = []
     for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
         row = stats.get(recipe, {})

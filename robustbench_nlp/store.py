@@ -28,6 +28,7 @@ class ColumnRecord(BaseModel):
     table: str = "main"
     percent: bool = True
     higher_is_better: bool = True
+    rank: bool = False
 
 
 class PluginRecord(BaseModel):

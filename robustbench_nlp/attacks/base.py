@@ -43,6 +43,9 @@ class Column:
     #: True for accuracies (shown x100 with mean ± std); False for counts and ratios.
     percent: bool = True
     higher_is_better: bool = True
+    #: True for a summary score the board should rank by (e.g. the STS average) instead of the
+    #: mean of all robust columns.
+    rank: bool = False
 
 
 @dataclass

@@ -221,7 +221,7 @@ class STS(Attack):
             columns.append(Column(f"spearman/{name}", f"{prefix}{name}"))
             n_pairs += len(gold)
         metrics["spearman/avg"] = statistics.fmean(metrics[f"spearman/{n}"] for n in data)
-        columns.append(Column("spearman/avg", f"{prefix}STS avg"))
+        columns.append(Column("spearman/avg", f"{prefix}STS avg", rank=True))
         return AttackResult(metrics=metrics, columns=columns, n_examples=n_pairs)
 
     def _view(self, model: Classifier) -> Classifier:
