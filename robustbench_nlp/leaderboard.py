@@ -15,13 +15,13 @@ import csv
 import io
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from robustbench_nlp.store import ColumnRecord, Record, ResultsStore, atomic_write_text
+from robustbench_nlp.store import Column, Record, ResultsStore, atomic_write_text
 
 #: Detail tables with more columns than this are shown transposed: recipes become the columns.
 WIDE_TABLE = 8
@@ -45,7 +45,7 @@ def _stat(values: list[float]) -> Stat:
     return Stat(statistics.fmean(values), std, len(values))
 
 
-def _fmt(stat: Stat | None, column: ColumnRecord) -> str:
+def _fmt(stat: Stat | None, column: Column) -> str:
     if stat is None:
         return "—"
     scale, digits = (100.0, 1) if column.percent else (1.0, 2)
@@ -59,8 +59,8 @@ class Board:
     records: list[Record]
     missing: list[str]
 
-    def columns(self, table: str) -> list[tuple[ColumnId, ColumnRecord]]:
-        seen: dict[ColumnId, ColumnRecord] = {}
+    def columns(self, table: str) -> list[tuple[ColumnId, Column]]:
+        seen: dict[ColumnId, Column] = {}
         order = {a["label"]: i for i, a in enumerate(self.manifest["attacks"])}
         for record in sorted(self.ok, key=lambda r: order.get(r.attack.label, 99)):
             for column in record.columns:
@@ -74,7 +74,7 @@ class Board:
         named = [t for t in tables if t == "detail" or t.startswith("detail:")]
         return sorted(named, key=lambda t: t != "detail")
 
-    def all_columns(self) -> list[tuple[ColumnId, ColumnRecord]]:
+    def all_columns(self) -> list[tuple[ColumnId, Column]]:
         """Main columns, then every detail table's (for CSV and JSON)."""
         return self.columns("main") + [c for t in self.detail_tables() for c in self.columns(t)]
 
@@ -280,7 +280,7 @@ def render_json(board: Board) -> str:
     payload = {
         "suite": board.manifest["suite"],
         "settings": {k: v for k, v in board.manifest.items() if k != "cells"},
-        "columns": [{"attack": cid.attack, **col.model_dump()} for cid, col in columns],
+        "columns": [{"attack": cid.attack, **asdict(col)} for cid, col in columns],
         "rows": rows,
         "missing_cells": board.missing,
         "failed_cells": [r.cell_id for r in board.failed],

@@ -28,7 +28,7 @@ from robustbench_nlp.backbones import Backbone, resolve_backbone
 from robustbench_nlp.checkpoints import CheckpointStore, default_checkpoint_dir, stable_hash
 from robustbench_nlp.classifier import Classifier
 from robustbench_nlp.recipes.base import TrainContext
-from robustbench_nlp.store import ColumnRecord, PluginRecord, Record, ResultsStore
+from robustbench_nlp.store import PluginRecord, Record, ResultsStore
 from robustbench_nlp.suite import Suite, Variant
 from robustbench_nlp.tasks.base import TaskData
 
@@ -194,7 +194,7 @@ class Runner:
                 continue
             record = self._record(cell, data, "ok")
             record.metrics = result.metrics
-            record.columns = [ColumnRecord(**vars(c)) for c in result.columns]
+            record.columns = list(result.columns)
             record.n_examples = result.n_examples
             record.artifacts = result.artifacts
             record.checkpoint_reused = reused

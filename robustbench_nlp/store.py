@@ -16,18 +16,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 from robustbench_nlp.errors import UserError
 
 SCHEMA_VERSION = 1
 
 
-class ColumnRecord(BaseModel):
+@dataclass(frozen=True)
+class Column:
+    """One metric as the leaderboard shows it (attacks return these; records keep them)."""
+
     key: str
     label: str
+    #: "main": a column of the main table; "detail" or "detail:<name>": a detail table.
     table: str = "main"
+    #: True for fractions shown x100 (accuracies, Spearman); False for counts and ratios.
     percent: bool = True
     higher_is_better: bool = True
+    #: True for a summary score the board should rank by (e.g. the STS average) instead of the
+    #: mean of all robust columns.
     rank: bool = False
 
 
@@ -51,7 +59,7 @@ class Record(BaseModel):
     seed: int
     attack: PluginRecord
     metrics: dict[str, float] = Field(default_factory=dict)
-    columns: list[ColumnRecord] = Field(default_factory=list)
+    columns: list[Column] = Field(default_factory=list)
     n_examples: int = 0
     checkpoint: str | None = None
     checkpoint_reused: bool = False

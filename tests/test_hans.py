@@ -20,6 +20,7 @@ from robustbench_nlp.challenge.hans import (
 from robustbench_nlp.challenge.hans_generator import SUBCASES, generate_hans
 from robustbench_nlp.errors import UserError
 from robustbench_nlp.plugins import attacks, tasks
+from tests.helpers import Always
 
 PAPER_SUBCASES = {
     ("lexical_overlap", "non-entailment"): [
@@ -207,16 +208,6 @@ def test_an_empty_hans_file_is_refused(tmp_path):
 
 
 # -- the attack suite ----------------------------------------------------------------------------
-class Always:
-    """A stand-in classifier that predicts one label for every pair."""
-
-    def __init__(self, label: int, num_labels: int = 3) -> None:
-        self.label, self.num_labels = label, num_labels
-
-    def predict_proba(self, examples, batch_size=64):
-        probs = torch.zeros(len(examples), self.num_labels)
-        probs[:, self.label] = 1.0
-        return probs
 
 
 def _context(task_name="snli_sick", data_dir=None):

@@ -27,6 +27,7 @@ from robustbench_nlp.tasks.nli import (
     read_sick,
     read_snli_tsv,
 )
+from tests.helpers import Always
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -221,16 +222,6 @@ def test_without_a_data_folder_the_tasks_read_the_hub(monkeypatch):
 
 
 # -- attack suites -------------------------------------------------------------------------------
-class Always:
-    """A stand-in classifier that predicts one label for every pair."""
-
-    def __init__(self, label: int, num_labels: int = 3) -> None:
-        self.label, self.num_labels = label, num_labels
-
-    def predict_proba(self, examples, batch_size=64):
-        probs = torch.zeros(len(examples), self.num_labels)
-        probs[:, self.label] = 1.0
-        return probs
 
 
 def _context(data_dir: Path | None, task_name="snli_sick", task=None):

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from robustbench_nlp.classifier import Classifier
 from robustbench_nlp.plugin import Plugin
+from robustbench_nlp.store import Column
 from robustbench_nlp.tasks.base import Example, Task, TaskData
 
 
@@ -30,22 +31,6 @@ class AttackContext:
     artifact_dir: Path
     #: Prefix for artifact file names, unique per cell.
     artifact_prefix: str
-
-
-@dataclass(frozen=True)
-class Column:
-    """One metric as the leaderboard shows it."""
-
-    key: str
-    label: str
-    #: "main": a column of the main table; "detail": the attack's own detail table.
-    table: str = "main"
-    #: True for accuracies (shown x100 with mean ± std); False for counts and ratios.
-    percent: bool = True
-    higher_is_better: bool = True
-    #: True for a summary score the board should rank by (e.g. the STS average) instead of the
-    #: mean of all robust columns.
-    rank: bool = False
 
 
 @dataclass
