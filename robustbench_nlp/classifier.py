@@ -108,17 +108,17 @@ class Classifier(nn.Module):
             for part in parts
             if part not in ("[X]", "[Y]")
         }
+        # One batched tokeniser call per placeholder, not one per sentence.
+        encoded = {
+            "[X]": tok([e.text for e in examples], add_special_tokens=False)["input_ids"],
+            "[Y]": tok([e.pair or "" for e in examples], add_special_tokens=False)["input_ids"],
+        }
+        budget = self.spec.max_length - 2 - sum(len(ids) for ids in literal_ids.values())
+        if budget < 1:
+            raise UserError(f"max_length {self.spec.max_length} leaves no room for the text.")
         rows, masks = [], []
-        for example in examples:
-            segments = {"[X]": example.text, "[Y]": example.pair or ""}
-            sentence_ids = {
-                key: tok(text, add_special_tokens=False)["input_ids"]
-                for key, text in segments.items()
-            }
-            fixed = sum(len(literal_ids[p]) for p in parts if p in literal_ids) + 2
-            budget = self.spec.max_length - fixed
-            if budget < 1:
-                raise UserError(f"max_length {self.spec.max_length} leaves no room for the text.")
+        for index in range(len(examples)):
+            sentence_ids = {key: list(ids[index]) for key, ids in encoded.items()}
             present = [p for p in parts if p in sentence_ids]
             while sum(len(sentence_ids[p]) for p in present) > budget:
                 longest = max(present, key=lambda p: len(sentence_ids[p]))

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         help="Data folder with lexicon/ and stsb/ (default $RBNLP_DATA_DIR).",
     )
     resources.add_argument("--force", action="store_true", help="Rebuild what already exists.")
+    resources.add_argument(
+        "--without-data",
+        action="store_true",
+        help="No data folder: build only stopwords and WordNet (enough for DeepWordBug).",
+    )
     return parser
 
 
@@ -118,12 +123,16 @@ def _resources(args: argparse.Namespace) -> int:
     from robustbench_nlp import resources
     from robustbench_nlp.tasks.base import resolve_data_dir
 
+    if args.without_data and args.data_dir:
+        raise UserError("--without-data and --data-dir contradict each other; pick one.")
     if args.action == "prepare":
-        resources.prepare(resolve_data_dir(args.data_dir), force=args.force)
+        data_dir = None if args.without_data else resolve_data_dir(args.data_dir)
+        resources.prepare(data_dir, force=args.force, with_data=not args.without_data)
     rows = resources.check()
     for row in rows:
         print(f"{'ok' if row.ok else 'MISSING':<8} {row.name:<17} {row.detail}")
-    if not all(row.ok for row in rows):
+    excused = resources.DATA_RESOURCES if args.without_data else ()
+    if not all(row.ok or row.name in excused for row in rows):
         print(f"run `{resources.PREPARE}` to build the missing resources", file=sys.stderr)
         return 1
     return 0

@@ -24,16 +24,34 @@ register_task = tasks.register
 BUILTINS: dict[Registry, dict[str, str]] = {
     recipes: {
         "baseline": "robustbench_nlp.recipes.baseline:Baseline",
+        "scal": "robustbench_nlp.recipes.scal:SCAL",
+        "uscal": "robustbench_nlp.recipes.uscal:USCAL",
+        "promptbert": "robustbench_nlp.recipes.promptbert:PromptBERT",
+        "pretrained": "robustbench_nlp.recipes.pretrained:Pretrained",
     },
     attacks: {
         "clean": "robustbench_nlp.attacks.base:Clean",
         "pgd": "robustbench_nlp.attacks.embedding_pgd:EmbeddingPGD",
         "fgsm": "robustbench_nlp.attacks.embedding_pgd:FGSM",
+        "deepwordbug": "robustbench_nlp.attacks.word:DeepWordBug",
+        "pwws": "robustbench_nlp.attacks.word:PWWS",
+        "textfooler": "robustbench_nlp.attacks.word:TextFooler",
+        "bae": "robustbench_nlp.attacks.word:BAE",
+        "bert_attack": "robustbench_nlp.attacks.word:BERTAttack",
+        "textattack": "robustbench_nlp.attacks.word:TextAttackRecipe",
+        "anli": "robustbench_nlp.attacks.anli:ANLI",
+        "hans": "robustbench_nlp.attacks.hans:HANS",
+        "eval_task": "robustbench_nlp.attacks.eval_task:EvalTask",
+        "sts": "robustbench_nlp.attacks.sts:STS",
     },
     tasks: {
         "sst2": "robustbench_nlp.tasks.sentiment:SST2",
         "mr": "robustbench_nlp.tasks.sentiment:MR",
         "embedded": "robustbench_nlp.tasks.sentiment:EmbeddedSentiment",
+        "snli_sick": "robustbench_nlp.tasks.nli:SNLISICK",
+        "sick": "robustbench_nlp.tasks.nli:SICK",
+        "snli": "robustbench_nlp.tasks.nli:SNLI",
+        "mnli": "robustbench_nlp.tasks.nli:MNLI",
     },
 }
 
