@@ -16,6 +16,7 @@ from robustbench_nlp.tasks.base import Example  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own checkpoint cache and no data-folder environment variable."""

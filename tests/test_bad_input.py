@@ -63,20 +63,33 @@ def test_unknown_key_is_reported_with_its_path(tmp_path, capsys):
 
 def test_unknown_key_inside_a_plugin_spec(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out").replace(
-        "  - name: baseline\n", "  - name: baseline\n    parms: {}\n")
+        "  - name: baseline\n", "  - name: baseline\n    parms: {}\n"
+    )
     fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, text))], "recipes[0].parms")
 
 
 def test_unknown_recipe_suggests_the_closest(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out").replace("baseline", "basline")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, text))],
-               "recipes[0].name", "unknown recipe 'basline'", "Did you mean: baseline?")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, text))],
+        "recipes[0].name",
+        "unknown recipe 'basline'",
+        "Did you mean: baseline?",
+    )
 
 
 def test_unknown_attack(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out").replace("name: pgd", "name: pdg")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, text))],
-               "attacks[0].name", "unknown attack 'pdg'", "pgd")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, text))],
+        "attacks[0].name",
+        "unknown attack 'pdg'",
+        "pgd",
+    )
 
 
 def test_unknown_task(tmp_path, capsys):
@@ -92,23 +105,40 @@ def test_wrong_type(tmp_path, capsys):
 def test_bad_plugin_parameter_value_and_name(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out")
     bad_value = text.replace("max_steps: 1", "max_steps: 1, lr: -1")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, bad_value))],
-               "recipes[0].params.lr", "greater than 0")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, bad_value))],
+        "recipes[0].params.lr",
+        "greater than 0",
+    )
     bad_name = text.replace("steps: 1}", "stepz: 1}")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, bad_name))],
-               "attacks[0].params.stepz", "unknown key")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, bad_name))],
+        "attacks[0].params.stepz",
+        "unknown key",
+    )
 
 
 def test_sweep_of_an_unknown_parameter(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out").replace(
-        "  - name: baseline\n", "  - name: baseline\n    sweep: {epz: [0.1, 0.2]}\n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, text))],
-               "recipes[0].sweep.epz", "not a parameter")
+        "  - name: baseline\n", "  - name: baseline\n    sweep: {epz: [0.1, 0.2]}\n"
+    )
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, text))],
+        "recipes[0].sweep.epz",
+        "not a parameter",
+    )
 
 
 def test_duplicate_labels(tmp_path, capsys):
     text = GOOD.format(task="embedded", output=tmp_path / "out").replace(
-        "seeds:", "  - name: fgsm\n    label: pgd\nseeds:")
+        "seeds:", "  - name: fgsm\n    label: pgd\nseeds:"
+    )
     fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, text))], "'pgd' is used twice")
 
 
@@ -118,45 +148,75 @@ def test_missing_suite_file(tmp_path, capsys):
 
 def test_missing_data_folder(tmp_path, capsys):
     suite = write_suite(tmp_path, task="sst2")
-    fails_with(capsys, tmp_path, ["run", str(suite), "--data-dir", str(tmp_path / "nowhere")],
-               "--data-dir", "no such folder")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(suite), "--data-dir", str(tmp_path / "nowhere")],
+        "--data-dir",
+        "no such folder",
+    )
 
 
 def test_data_folder_without_the_tasks_files(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     suite = write_suite(tmp_path, task="sst2")
-    fails_with(capsys, tmp_path, ["run", str(suite), "--data-dir", str(tmp_path / "data")],
-               "sst2/train.tsv is missing")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(suite), "--data-dir", str(tmp_path / "data")],
+        "sst2/train.tsv is missing",
+    )
 
 
 def test_data_dir_from_the_environment_must_exist(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RBNLP_DATA_DIR", str(tmp_path / "gone"))
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2"))],
-               "$RBNLP_DATA_DIR")
+    fails_with(
+        capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2"))], "$RBNLP_DATA_DIR"
+    )
 
 
 def test_wrong_label_values_name_file_and_line(tmp_path, capsys):
     data = sst2_folder(tmp_path, "label\tsentence\n1\tgood\n7\tbad\n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2")),
-                                  "--data-dir", str(data)], "train.tsv:3", "label '7'")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
+        "train.tsv:3",
+        "label '7'",
+    )
 
 
 def test_empty_dataset(tmp_path, capsys):
     data = sst2_folder(tmp_path, "label\tsentence\n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2")),
-                                  "--data-dir", str(data)], "train split", "is empty")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
+        "train split",
+        "is empty",
+    )
 
 
 def test_empty_sentence_and_missing_column(tmp_path, capsys):
     data = sst2_folder(tmp_path, "label\tsentence\n1\t   \n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2")),
-                                  "--data-dir", str(data)], "train.tsv:2", "empty")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
+        "train.tsv:2",
+        "empty",
+    )
     data2 = tmp_path / "d2"
     (data2 / "sst2").mkdir(parents=True)
     (data2 / "sst2" / "train.tsv").write_text("label\tsentence\n1\n")
     (data2 / "sst2" / "dev.tsv").write_text("label\tsentence\n1\tok\n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, task="sst2")),
-                                  "--data-dir", str(data2)], "train.tsv:2", "column")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data2)],
+        "train.tsv:2",
+        "column",
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,8 +237,14 @@ def test_bad_set(tmp_path, capsys, assignment, needle):
 def test_bad_plugin_file(tmp_path, capsys):
     plugin = tmp_path / "broken.py"
     plugin.write_text("def broken(:\n")
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path)), "--include", str(plugin)],
-               "broken.py", "failed to import", "SyntaxError")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path)), "--include", str(plugin)],
+        "broken.py",
+        "failed to import",
+        "SyntaxError",
+    )
 
 
 def test_include_of_a_missing_path(tmp_path, capsys):
@@ -191,5 +257,9 @@ def test_leaderboard_of_a_folder_that_is_not_a_results_folder(tmp_path, capsys):
 
 
 def test_suite_that_is_not_a_mapping(tmp_path, capsys):
-    fails_with(capsys, tmp_path, ["run", str(write_suite(tmp_path, "- a\n- b\n"))],
-               "must be a YAML mapping")
+    fails_with(
+        capsys,
+        tmp_path,
+        ["run", str(write_suite(tmp_path, "- a\n- b\n"))],
+        "must be a YAML mapping",
+    )

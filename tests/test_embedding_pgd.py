@@ -21,8 +21,16 @@ def batch_and_labels(tiny_classifier, sentences):
 @pytest.mark.parametrize("eps", [0.05, 0.5, 2.0])
 def test_delta_stays_inside_the_eps_ball(tiny_classifier, batch_and_labels, norm, eps):
     batch, labels = batch_and_labels
-    delta = pgd_delta(tiny_classifier, batch, labels, eps, norm, eps / 2, steps=5,
-                      generator=torch.Generator().manual_seed(0))
+    delta = pgd_delta(
+        tiny_classifier,
+        batch,
+        labels,
+        eps,
+        norm,
+        eps / 2,
+        steps=5,
+        generator=torch.Generator().manual_seed(0),
+    )
     if norm == "l2":
         norms = delta.flatten(1).norm(dim=1)
         assert torch.all(norms <= eps + 1e-5)
@@ -65,8 +73,9 @@ def test_projection_scales_only_vectors_outside_the_ball():
 def _context(task_name="embedded", eval_size=48):
     task = tasks.get(task_name)(eval_size=eval_size)
     data = task.load(None)
-    return AttackContext(task, data, seed=0, device="cpu", data_dir=None,
-                         artifact_dir=None, artifact_prefix="t")
+    return AttackContext(
+        task, data, seed=0, device="cpu", data_dir=None, artifact_dir=None, artifact_prefix="t"
+    )
 
 
 def test_eps_zero_robust_accuracy_equals_clean_and_sweep_never_rises(tiny_backbone):

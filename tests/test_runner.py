@@ -45,8 +45,9 @@ class Counting(Attack):
 '''
 
 
-def suite_text(output: Path, log: Path, seconds: float = 0.0, fail_label: str | None = None,
-               seeds: str = "[0]") -> str:
+def suite_text(
+    output: Path, log: Path, seconds: float = 0.0, fail_label: str | None = None, seeds: str = "[0]"
+) -> str:
     attacks = "\n".join(
         f"  - {{name: counting, label: c{i}, params: {{log: '{log}', seconds: {seconds}, "
         f"fail: {str(f'c{i}' == fail_label).lower()}}}}}"
@@ -107,11 +108,18 @@ def test_rerun_skips_finished_cells_and_reuses_the_checkpoint(tmp_path, capsys, 
 def test_a_changed_attack_parameter_is_a_new_cell_but_reuses_the_checkpoint(tmp_path, setup):
     suite, plugin, log = setup()
     assert main(["run", str(suite), "--include", str(plugin)]) == 0
-    assert main(["run", str(suite), "--include", str(plugin),
-                 "--set", "attacks.c1.params.seconds=0.01"]) == 0
+    assert (
+        main(
+            ["run", str(suite), "--include", str(plugin), "--set", "attacks.c1.params.seconds=0.01"]
+        )
+        == 0
+    )
     assert log.read_text().count("done c1") == 2 and log.read_text().count("done c0") == 1
-    new = [r for r in records(tmp_path / "out").values()
-           if r["attack"]["label"] == "c1" and r["attack"]["params"]["seconds"] == 0.01]
+    new = [
+        r
+        for r in records(tmp_path / "out").values()
+        if r["attack"]["label"] == "c1" and r["attack"]["params"]["seconds"] == 0.01
+    ]
     assert len(new) == 1 and new[0]["checkpoint_reused"] is True
 
 
@@ -130,8 +138,9 @@ def test_killing_a_run_loses_no_finished_cell_and_recomputes_none(tmp_path, setu
     suite, plugin, log = setup(seconds=1.5)
     env = {**os.environ, "TQDM_DISABLE": "1"}
     command = [sys.executable, "-m", "robustbench_nlp", "run", str(suite), "--include", str(plugin)]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     records_dir = tmp_path / "out" / "records"
     deadline = time.time() + 300
     while time.time() < deadline:  # wait for clean + the first counting cell
@@ -186,8 +195,11 @@ def test_mean_and_std_over_seeds_on_the_board(tmp_path, setup):
     suite_path, plugin, log = setup(seeds="[0, 1]")
     assert main(["run", str(suite_path), "--include", str(plugin)]) == 0
     store = ResultsStore(tmp_path / "out")
-    cleans = [store.load(c).metrics["clean_accuracy"]
-              for c in store.manifest()["cells"] if "__clean__" in c]
+    cleans = [
+        store.load(c).metrics["clean_accuracy"]
+        for c in store.manifest()["cells"]
+        if "__clean__" in c
+    ]
     data = json.loads((tmp_path / "out.json").read_text())
     clean = data["rows"][0]["metrics"]["clean:clean_accuracy"]
     assert clean["n"] == 2

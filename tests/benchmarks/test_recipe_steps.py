@@ -1,10 +1,11 @@
 """Cost of one training step of SCAL, USCAL and PromptBERT relative to its reference.
 
-Run with ``pytest tests/benchmarks --benchmark-enable --benchmark-only``. For each backbone (tiny
-and MiniLM) one benchmark round runs one full training step (loss, backward, clipping, AdamW
-step) of every recipe on the same 32 SST-2-like sentences of the embedded set, interleaved so that
-machine load hits all alike; each recipe trains its own copy of the backbone; torch uses one
-thread. The ratios of the per-step medians are printed, stored in ``extra_info`` and asserted:
+Run with ``pytest tests/benchmarks/test_recipe_steps.py --benchmark-only -s``. For each backbone
+(tiny and MiniLM) one benchmark round runs one full training step (loss, backward, clipping,
+AdamW step) of every recipe on the same 32 SST-2-like sentences of the embedded set, interleaved
+so that machine load hits all alike; each recipe trains its own copy of the backbone; torch uses
+one thread. The ratios of the per-step medians are printed, stored in ``extra_info`` and
+asserted:
 
 - SCAL (labelled step) against the baseline step: within 2.2x;
 - USCAL and PromptBERT (their unsupervised steps, default settings) against a plain SimCSE step

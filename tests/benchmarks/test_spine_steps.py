@@ -1,8 +1,9 @@
 """Cost of one baseline training step and one PGD step, tiny and MiniLM backbones.
 
-Run with ``pytest tests/benchmarks --benchmark-enable``. Batch: 32 SST-2-like sentences from the
-embedded set (dynamic padding). The PGD step is one forward + backward to the embeddings plus the
-projection; its ratio to a training step is printed so runs on different machines compare.
+Run with ``pytest tests/benchmarks/test_spine_steps.py --benchmark-only -s``. Batch: 32
+SST-2-like sentences from the embedded set (dynamic padding). The PGD step is one forward +
+backward to the embeddings plus the projection; its ratio to a training step is printed so runs
+on different machines compare.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def test_pgd_step(benchmark, setup):
     if (name, "train") in RESULTS:
         ratio = RESULTS[(name, "pgd")] / RESULTS[(name, "train")]
         benchmark.extra_info["pgd_step_over_train_step"] = round(ratio, 3)
-        print(f"\n{name}: train step {RESULTS[(name, 'train')]*1e3:.1f} ms, "
-              f"PGD step {RESULTS[(name, 'pgd')]*1e3:.1f} ms, ratio {ratio:.2f}")
+        print(
+            f"\n{name}: train step {RESULTS[(name, 'train')] * 1e3:.1f} ms, "
+            f"PGD step {RESULTS[(name, 'pgd')] * 1e3:.1f} ms, ratio {ratio:.2f}"
+        )
         # One PGD step is a forward + backward without the optimiser: never dearer than training.
         assert ratio < 1.2
