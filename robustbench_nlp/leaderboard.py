@@ -49,6 +49,8 @@ def _fmt(stat: Stat | None, column: Column) -> str:
     if stat is None:
         return "—"
     scale, digits = (100.0, 1) if column.percent else (1.0, 2)
+    if not column.percent and stat.n == 1 and float(stat.mean).is_integer():
+        digits = 0  # a count (skipped, failed) from one seed
     text = f"{stat.mean * scale:.{digits}f}"
     return f"{text} ± {stat.std * scale:.{digits}f}" if stat.n > 1 else text
 
