@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -442,78 +442,78 @@ def se_pp_on_obj(b: Builder):
     return clause(x, b.vp(v, b.modified(y, b.pp(z)))), clause(x, b.vp(v, y)), 1
 
 
-# --- constituent, non-entailment ---
-def cn_embedded_under_if(b: Builder):
-    inner, main = b.random_clause(), b.random_clause()
-    condition = b.subordinate(b.pick(CONDITIONALS), inner)
-    return _choose(
-        b,
-        [
-            lambda: (phrase("S", condition, COMMA, *main.children), inner),
-            lambda: (attach(main, condition), inner),
-        ],
-    )
+# --- constituent: the two labels share their shapes, only the licensing words differ -------
+def _embedded_under(subordinators: Sequence[str]):
+    """[if / since clause] + main clause; the hypothesis is the embedded clause."""
+
+    def template(b: Builder):
+        inner, main = b.random_clause(), b.random_clause()
+        condition = b.subordinate(b.pick(subordinators), inner)
+        return _choose(
+            b,
+            [
+                lambda: (phrase("S", condition, COMMA, *main.children), inner),
+                lambda: (attach(main, condition), inner),
+            ],
+        )
+
+    return template
 
 
-def cn_after_if_clause(b: Builder):
-    inner, main = b.random_clause(), b.random_clause()
-    condition = b.subordinate(b.pick(CONDITIONALS), inner)
-    return phrase("S", condition, COMMA, *main.children), main, 1
+def _after_clause(subordinators: Sequence[str]):
+    """[if / since clause], main clause; the hypothesis is the main clause."""
+
+    def template(b: Builder):
+        inner, main = b.random_clause(), b.random_clause()
+        condition = b.subordinate(b.pick(subordinators), inner)
+        return phrase("S", condition, COMMA, *main.children), main, 1
+
+    return template
 
 
-def cn_embedded_under_verb(b: Builder):
-    x, inner = b.np(), b.random_clause()
-    complement = phrase("SBAR", leaf("IN", "that"), inner)
-    return clause(x, b.vp(b.pick(NONFACTIVE_VERBS), complement)), inner, 1
+def _embedded_under_verb(verbs: Sequence[str]):
+    """X [believes / knows] that S; the hypothesis is S."""
+
+    def template(b: Builder):
+        x, inner = b.np(), b.random_clause()
+        complement = phrase("SBAR", leaf("IN", "that"), inner)
+        return clause(x, b.vp(b.pick(verbs), complement)), inner, 1
+
+    return template
 
 
-def cn_disjunction(b: Builder):
-    first, second = b.random_clause(), b.random_clause()
-    premise = phrase("S", first, COMMA, leaf("CC", "or"), second)
-    return _choose(b, [lambda: (premise, first), lambda: (premise, second)])
+def _coordination(conjunction: str):
+    """S1 , [or / and] S2; the hypothesis is one of the two."""
+
+    def template(b: Builder):
+        first, second = b.random_clause(), b.random_clause()
+        premise = phrase("S", first, COMMA, leaf("CC", conjunction), second)
+        return _choose(b, [lambda: (premise, first), lambda: (premise, second)])
+
+    return template
 
 
-def cn_adverb(b: Builder):
-    inner = b.random_clause()
-    adverb = phrase("ADVP", leaf("RB", b.pick(NONVERIDICAL_ADVERBS)))
-    return phrase("S", adverb, *inner.children), inner, 1
+def _adverb(adverbs: Sequence[str]):
+    """[Probably / Certainly] S; the hypothesis is S."""
+
+    def template(b: Builder):
+        inner = b.random_clause()
+        adverb = phrase("ADVP", leaf("RB", b.pick(adverbs)))
+        return phrase("S", adverb, *inner.children), inner, 1
+
+    return template
 
 
-# --- constituent, entailment ---
-def ce_embedded_under_since(b: Builder):
-    inner, main = b.random_clause(), b.random_clause()
-    reason = b.subordinate(b.pick(VERIDICAL_SUBORDINATORS), inner)
-    return _choose(
-        b,
-        [
-            lambda: (phrase("S", reason, COMMA, *main.children), inner),
-            lambda: (attach(main, reason), inner),
-        ],
-    )
-
-
-def ce_after_since_clause(b: Builder):
-    inner, main = b.random_clause(), b.random_clause()
-    reason = b.subordinate(b.pick(VERIDICAL_SUBORDINATORS), inner)
-    return phrase("S", reason, COMMA, *main.children), main, 1
-
-
-def ce_embedded_under_verb(b: Builder):
-    x, inner = b.np(), b.random_clause()
-    complement = phrase("SBAR", leaf("IN", "that"), inner)
-    return clause(x, b.vp(b.pick(FACTIVE_VERBS), complement)), inner, 1
-
-
-def ce_conjunction(b: Builder):
-    first, second = b.random_clause(), b.random_clause()
-    premise = phrase("S", first, COMMA, leaf("CC", "and"), second)
-    return _choose(b, [lambda: (premise, first), lambda: (premise, second)])
-
-
-def ce_adverb(b: Builder):
-    inner = b.random_clause()
-    adverb = phrase("ADVP", leaf("RB", b.pick(VERIDICAL_ADVERBS)))
-    return phrase("S", adverb, *inner.children), inner, 1
+cn_embedded_under_if = _embedded_under(CONDITIONALS)
+cn_after_if_clause = _after_clause(CONDITIONALS)
+cn_embedded_under_verb = _embedded_under_verb(NONFACTIVE_VERBS)
+cn_disjunction = _coordination("or")
+cn_adverb = _adverb(NONVERIDICAL_ADVERBS)
+ce_embedded_under_since = _embedded_under(VERIDICAL_SUBORDINATORS)
+ce_after_since_clause = _after_clause(VERIDICAL_SUBORDINATORS)
+ce_embedded_under_verb = _embedded_under_verb(FACTIVE_VERBS)
+ce_conjunction = _coordination("and")
+ce_adverb = _adverb(VERIDICAL_ADVERBS)
 
 
 def _subcases() -> tuple[Subcase, ...]:
