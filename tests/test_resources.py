@@ -130,3 +130,18 @@ def test_counter_fitted_space_keeps_antonyms_apart(shared_data, tmp_path):
         assert float(space.vectors[ia] @ space.vectors[ib]) < 0.5, (a, b)
     assert index["film"] in space.neighbours[index["movie"]][1:6].tolist()
     assert index["hilarious"] in space.neighbours[index["funny"]][1:6].tolist()
+
+
+def test_prepare_without_data_builds_the_rest_and_says_what_it_left_out(empty_resources, capsys):
+    if not (resources.WORDNET_SOURCE / "data.noun").is_file():
+        pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
+    assert main(["resources", "prepare", "--without-data"]) == 0
+    out = capsys.readouterr().out
+    assert "synonyms: not built (needs the data folder" in out
+    assert "MISSING  similarity" in out and "ok       wordnet" in out
+    assert main(["resources", "check"]) == 1  # a plain check still reports the gap
+
+
+def test_without_data_and_data_dir_together_are_refused(empty_resources, tmp_path, capsys):
+    assert main(["resources", "prepare", "--without-data", "--data-dir", str(tmp_path)]) == 2
+    assert "contradict" in capsys.readouterr().err
