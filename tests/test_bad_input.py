@@ -175,48 +175,20 @@ def test_data_dir_from_the_environment_must_exist(tmp_path, capsys, monkeypatch)
     )
 
 
-def test_wrong_label_values_name_file_and_line(tmp_path, capsys):
-    data = sst2_folder(tmp_path, "label\tsentence\n1\tgood\n7\tbad\n")
-    fails_with(
-        capsys,
-        tmp_path,
-        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
-        "train.tsv:3",
-        "label '7'",
-    )
-
-
-def test_empty_dataset(tmp_path, capsys):
-    data = sst2_folder(tmp_path, "label\tsentence\n")
-    fails_with(
-        capsys,
-        tmp_path,
-        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
-        "train split",
-        "is empty",
-    )
-
-
-def test_empty_sentence_and_missing_column(tmp_path, capsys):
-    data = sst2_folder(tmp_path, "label\tsentence\n1\t   \n")
-    fails_with(
-        capsys,
-        tmp_path,
-        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)],
-        "train.tsv:2",
-        "empty",
-    )
-    data2 = tmp_path / "d2"
-    (data2 / "sst2").mkdir(parents=True)
-    (data2 / "sst2" / "train.tsv").write_text("label\tsentence\n1\n")
-    (data2 / "sst2" / "dev.tsv").write_text("label\tsentence\n1\tok\n")
-    fails_with(
-        capsys,
-        tmp_path,
-        ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data2)],
-        "train.tsv:2",
-        "column",
-    )
+@pytest.mark.parametrize(
+    ("train", "needles"),
+    [
+        ("label\tsentence\n1\tgood\n7\tbad\n", ("train.tsv:3", "label '7'")),  # wrong label
+        ("label\tsentence\n", ("train split", "is empty")),  # empty dataset
+        ("label\tsentence\n1\t   \n", ("train.tsv:2", "empty")),  # empty sentence
+        ("label\tsentence\n1\n", ("train.tsv:2", "column")),  # missing column
+    ],
+    ids=["wrong-label", "empty-dataset", "empty-sentence", "missing-column"],
+)
+def test_bad_data_file_names_file_and_line(tmp_path, capsys, train, needles):
+    data = sst2_folder(tmp_path, train)
+    argv = ["run", str(write_suite(tmp_path, task="sst2")), "--data-dir", str(data)]
+    fails_with(capsys, tmp_path, argv, *needles)
 
 
 @pytest.mark.parametrize(
