@@ -45,6 +45,18 @@ def _stat(values: list[float]) -> Stat:
     return Stat(statistics.fmean(values), std, len(values))
 
 
+def _mean_robust_note(board: Board, averaged: list[ColumnId]) -> str:
+    """Say which main columns the "Mean robust" score leaves out, so a reader can recompute it."""
+    left_out = [
+        col.label
+        for cid, col in board.columns("main")
+        if cid.key != "clean_accuracy" and cid not in averaged
+    ]
+    note = "mean of the columns after clean"
+    verb = "measures" if len(left_out) == 1 else "measure"
+    return f"{note}, except {', '.join(left_out)}, which {verb} no attack" if left_out else note
+
+
 def _fmt(stat: Stat | None, column: Column) -> str:
     if stat is None:
         return "—"
@@ -105,7 +117,7 @@ class Board:
         flagged = [cid for cid, col in main if col.rank]
         if flagged:
             return flagged, None
-        robust = [cid for cid, _ in main if cid.key != "clean_accuracy"]
+        robust = [cid for cid, col in main if col.robust and cid.key != "clean_accuracy"]
         return robust, ("Mean robust" if robust else None)
 
     def ranked(self) -> list[tuple[str, float | None, float | None]]:
@@ -154,7 +166,7 @@ def render_markdown(board: Board) -> str:
     rank_by, score_column = board.rank_columns()
     labels = {cid: col.label for cid, col in main}
     order = (
-        f"ranked by {score_column.lower()} (mean of the columns after clean)"
+        f"ranked by {score_column.lower()} ({_mean_robust_note(board, rank_by)})"
         if score_column
         else f"ranked by {', '.join(labels[c] for c in rank_by)}"
         if rank_by

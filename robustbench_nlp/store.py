@@ -15,12 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from robustbench_nlp.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema-1 main-column keys that measured no attack (PGD/FGSM at eps 0).
+_SCHEMA1_UNATTACKED_KEYS = {"robust_accuracy@eps=0"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Column:
     #: True for a summary score the board should rank by (e.g. the STS average) instead of the
     #: mean of all robust columns.
     rank: bool = False
+    #: False for a main column that measures no attack (PGD at eps 0, accuracy on another clean
+    #: test set): shown, but left out of the "Mean robust" score so it cannot flatter a row.
+    robust: bool = True
 
 
 class PluginRecord(BaseModel):
@@ -69,6 +74,23 @@ class Record(BaseModel):
     artifacts: list[str] = Field(default_factory=list)
     error: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Read schema-1 records (before ``Column.robust``): mark the columns that version
+        counted as robust although they measure no attack, exactly as schema 2 writes them."""
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": SCHEMA_VERSION}
+            clean_set = (data.get("attack") or {}).get("name") == "eval_task"
+            data["columns"] = [
+                {**col, "robust": False}
+                if isinstance(col, dict)
+                and (clean_set or col.get("key") in _SCHEMA1_UNATTACKED_KEYS)
+                else col
+                for col in data.get("columns", [])
+            ]
+        return data
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -32,6 +32,8 @@ class Counting(Attack):
     log: str
     seconds: float = 0.0
     fail: bool = False
+    score: float = 0.5
+    robust: bool = True
 
     def run(self, model, context, label):
         with open(self.log, "a") as handle:
@@ -41,7 +43,8 @@ class Counting(Attack):
             raise RuntimeError("boom from " + label)
         with open(self.log, "a") as handle:
             handle.write(f"done {label}\\n")
-        return AttackResult({"score": 0.5}, [Column("score", label)], n_examples=1)
+        column = Column("score", label, robust=self.robust)
+        return AttackResult({"score": self.score}, [column], n_examples=1)
 '''
 
 
@@ -224,3 +227,71 @@ def test_sweep_gives_one_row_per_setting(tmp_path, setup):
     write_leaderboard(suite.output)
     board = (tmp_path / "out.md").read_text()
     assert "baseline (lr=0.0001)" in board and "baseline (lr=0.0002)" in board
+
+
+def test_mean_robust_leaves_out_columns_that_measure_no_attack(tmp_path, setup):
+    suite_path, plugin, log = setup()
+    text = suite_path.read_text()
+    text = text.replace("label: c0, params: {", "label: c0, params: {score: 0.2, ")
+    text = text.replace("label: c1, params: {", "label: c1, params: {score: 0.9, robust: false, ")
+    text = text.replace("label: c2, params: {", "label: c2, params: {score: 0.4, ")
+    suite_path.write_text(text)
+    assert main(["run", str(suite_path), "--include", str(plugin)]) == 0
+    row = json.loads((tmp_path / "out.json").read_text())["rows"][0]
+    assert row["metrics"]["c1:score"]["mean"] == 0.9  # shown on the board ...
+    assert abs(row["mean_robust_accuracy"] - (0.2 + 0.4) / 2) < 1e-9  # ... but not averaged
+    assert "except c1, which measures no attack" in (tmp_path / "out.md").read_text()
+
+
+def test_schema_1_records_are_read_with_pgd_eps_0_not_robust():
+    from robustbench_nlp.store import SCHEMA_VERSION, Record
+
+    plugin = {"name": "pgd", "label": "PGD", "params": {}}
+    old = {
+        "schema_version": 1,
+        "cell_id": "x",
+        "suite": "s",
+        "status": "ok",
+        "backbone": "tiny",
+        "task": plugin,
+        "task_source": "",
+        "recipe": plugin,
+        "seed": 0,
+        "attack": plugin,
+        "columns": [
+            {
+                "key": f"robust_accuracy@eps={eps}",
+                "label": f"PGD ε={eps}",
+                "table": "main",
+                "percent": True,
+                "higher_is_better": True,
+                "rank": False,
+            }
+            for eps in ("0", "0.1")
+        ],
+    }
+    record = Record.model_validate(old)
+    assert record.schema_version == SCHEMA_VERSION == 2
+    assert [c.robust for c in record.columns] == [False, True]
+    clean_set = {**old, "attack": {**plugin, "name": "eval_task"}}
+    assert [c.robust for c in Record.model_validate(clean_set).columns] == [False, False]
+
+
+def _published_boards() -> list[Path]:
+    """The boards under version control (a local quickstart board is gitignored scratch)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "leaderboard/*.md"], cwd=REPO, capture_output=True, text=True
+    )
+    names = listed.stdout.split() if listed.returncode == 0 else []
+    return sorted((REPO / name).with_suffix("") for name in names)
+
+
+@pytest.mark.parametrize("board", _published_boards(), ids=lambda p: p.name)
+def test_committed_boards_rerender_exactly_from_their_records(tmp_path, board):
+    """A committed board is a pure render of the records committed beside it."""
+    if not (board / "suite.json").is_file():
+        pytest.fail(f"{board}.md has no records folder beside it")
+    write_leaderboard(board, tmp_path / board.name)
+    for suffix in (".md", ".csv", ".json"):
+        committed = board.with_suffix(suffix)
+        assert (tmp_path / (board.name + suffix)).read_text() == committed.read_text(), suffix

@@ -147,7 +147,8 @@ class EmbeddingPGD(Attack):
         for eps in self.eps:
             key = f"robust_accuracy@eps={eps:g}"
             metrics[key] = robust[eps] / len(rows)
-            columns.append(Column(key, f"{label} ε={eps:g}"))
+            # eps 0 is the sanity column (it equals clean accuracy): shown, never counted robust.
+            columns.append(Column(key, f"{label} ε={eps:g}", robust=eps > 0))
         return AttackResult(metrics=metrics, columns=columns, n_examples=len(rows))
 
 

@@ -72,6 +72,7 @@ class EvalTask(Attack):
         score = accuracy_by_name(predicted, rows, other.label_names, model_labels)
         return AttackResult(
             metrics={"accuracy": score},
-            columns=[Column("accuracy", label)],
+            # Another clean test set: a main column, but not a robustness score.
+            columns=[Column("accuracy", label, robust=False)],
             n_examples=len(rows),
         )
