@@ -410,16 +410,21 @@ def _textfooler(where: Layout, params: dict):  # textfooler_jin_2019.py
     return constraints, transformation, GreedyWordSwapWIR(wir_method="delete")
 
 
-def _bae(where: Layout, params: dict):  # bae_garg_2019.py
-    model, tokenizer = load_masked_lm(params["mlm"], "bae")
-    transformation = DynamicPaddingMaskedLM(
-        method="bae",
+def _masked_lm_swap(params: dict, recipe: str, method: str, **kwargs) -> DynamicPaddingMaskedLM:
+    """The masked-LM word swap BAE and BERT-Attack share, padded per batch (not to 512)."""
+    model, tokenizer = load_masked_lm(params["mlm"], recipe)
+    return DynamicPaddingMaskedLM(
+        method=method,
         masked_language_model=model,
         tokenizer=tokenizer,
         max_length=_max_positions(model),
         max_candidates=params["max_candidates"],
-        min_confidence=0.0,
+        **kwargs,
     )
+
+
+def _bae(where: Layout, params: dict):  # bae_garg_2019.py
+    transformation = _masked_lm_swap(params, "bae", "bae", min_confidence=0.0)
     constraints = [
         *_pre_constraints(),
         WordNetPartOfSpeech(allow_verb_noun_swap=True),
@@ -436,14 +441,7 @@ def _bae(where: Layout, params: dict):  # bae_garg_2019.py
 
 
 def _bert_attack(where: Layout, params: dict):  # bert_attack_li_2020.py
-    model, tokenizer = load_masked_lm(params["mlm"], "bert_attack")
-    transformation = DynamicPaddingMaskedLM(
-        method="bert-attack",
-        masked_language_model=model,
-        tokenizer=tokenizer,
-        max_length=_max_positions(model),
-        max_candidates=params["max_candidates"],
-    )
+    transformation = _masked_lm_swap(params, "bert_attack", "bert-attack")
     constraints = [
         *_pre_constraints(),
         MaxWordsPerturbed(max_percent=params["max_percent"]),
