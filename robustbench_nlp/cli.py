@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from robustbench_nlp.errors import UserError
+from robustbench_nlp.core.errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_includes(paths: list[str]) -> None:
-    from robustbench_nlp.plugins import load_plugins
-    from robustbench_nlp.registry import include
+    from robustbench_nlp.core.registry import include
+    from robustbench_nlp.run.plugins import load_plugins
 
     load_plugins()
     for path in paths:
@@ -84,7 +84,7 @@ def _load_includes(paths: list[str]) -> None:
 
 
 def _list(kind: str | None) -> None:
-    from robustbench_nlp.plugins import REGISTRIES
+    from robustbench_nlp.run.plugins import REGISTRIES
 
     for name, registry in REGISTRIES.items():
         if kind not in (None, name):
@@ -96,9 +96,9 @@ def _list(kind: str | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from robustbench_nlp.leaderboard import write_leaderboard
-    from robustbench_nlp.runner import Runner
-    from robustbench_nlp.suite import load_suite
+    from robustbench_nlp.report.leaderboard import write_leaderboard
+    from robustbench_nlp.run.runner import Runner
+    from robustbench_nlp.run.suite import load_suite
     from robustbench_nlp.tasks.base import resolve_data_dir
 
     suite = load_suite(args.suite, args.overrides)
@@ -120,14 +120,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resources(args: argparse.Namespace) -> int:
-    from robustbench_nlp import resources
+    from robustbench_nlp.resources import layout as resources
+    from robustbench_nlp.resources.prepare import prepare
     from robustbench_nlp.tasks.base import resolve_data_dir
 
     if args.without_data and args.data_dir:
         raise UserError("--without-data and --data-dir contradict each other; pick one.")
     if args.action == "prepare":
         data_dir = None if args.without_data else resolve_data_dir(args.data_dir)
-        resources.prepare(data_dir, force=args.force, with_data=not args.without_data)
+        prepare(data_dir, force=args.force, with_data=not args.without_data)
     rows = resources.check()
     for row in rows:
         print(f"{'ok' if row.ok else 'MISSING':<8} {row.name:<17} {row.detail}")
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "leaderboard":
-            from robustbench_nlp.leaderboard import write_leaderboard
+            from robustbench_nlp.report.leaderboard import write_leaderboard
 
             if not args.results.is_dir():
                 raise UserError(f"{args.results}: no such results folder.")

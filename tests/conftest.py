@@ -9,8 +9,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported
 
 import pytest  # noqa: E402
 
-from robustbench_nlp.backbones import resolve_backbone  # noqa: E402
-from robustbench_nlp.classifier import Classifier, ClassifierSpec  # noqa: E402
+from robustbench_nlp.model.backbones import resolve_backbone  # noqa: E402
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec  # noqa: E402
 from robustbench_nlp.tasks.base import Example  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,24 +11,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
-from robustbench_nlp.contrastive import (
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.recipes import scal as scal_module
+from robustbench_nlp.recipes import uscal as uscal_module
+from robustbench_nlp.recipes.base import TrainContext
+from robustbench_nlp.recipes.contrastive import (
     fgm_delta,
     info_nce,
     projection_head,
     unlabelled_sentences,
 )
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.leaderboard import write_leaderboard
-from robustbench_nlp.plugins import recipes, tasks
-from robustbench_nlp.recipes import scal as scal_module
-from robustbench_nlp.recipes import uscal as uscal_module
-from robustbench_nlp.recipes.base import TrainContext
 from robustbench_nlp.recipes.promptbert import TEMPLATE, PromptBERT, with_template
 from robustbench_nlp.recipes.unsupervised import doubled
 from robustbench_nlp.recipes.uscal import USCAL
-from robustbench_nlp.runner import Runner
-from robustbench_nlp.suite import load_suite
+from robustbench_nlp.report.leaderboard import write_leaderboard
+from robustbench_nlp.run.plugins import recipes, tasks
+from robustbench_nlp.run.runner import Runner
+from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example
 from tests.conftest import make_classifier
 from tests.test_sts import write_fake_sts
@@ -431,7 +431,7 @@ def test_the_runner_runs_every_recipe_end_to_end(tmp_path):
 
 
 def test_checkpointed_promptbert_reloads_with_its_denoising(tmp_path, tiny_backbone, sentences):
-    from robustbench_nlp.checkpoints import CheckpointStore
+    from robustbench_nlp.model.checkpoints import CheckpointStore
 
     context = context_for(tiny_backbone)
     model = PromptBERT(max_steps=1, batch_size=4, unsup_max_steps=1, unsup_batch_size=4).train(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robustbench_nlp.attacks.base import AttackContext
 from robustbench_nlp.attacks.embedding_pgd import FGSM, EmbeddingPGD, pgd_delta, project
-from robustbench_nlp.plugins import tasks
+from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.run.plugins import tasks
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_projection_scales_only_vectors_outside_the_ball():
 def _context(task_name="embedded", eval_size=48):
     task = tasks.get(task_name)(eval_size=eval_size)
     data = task.load(None)
-    return AttackContext(
+    return MeasureContext(
         task, data, seed=0, device="cpu", data_dir=None, artifact_dir=None, artifact_prefix="t"
     )
 
@@ -84,7 +84,7 @@ def test_eps_zero_robust_accuracy_equals_clean_and_sweep_never_rises(tiny_backbo
     model = make_classifier(tiny_backbone, seed=3)
     context = _context()
     attack = EmbeddingPGD(eps=[0.0, 0.1, 0.5, 1.0, 4.0], steps=3, batch_size=16)
-    metrics = attack.run(model, context, "pgd").metrics
+    metrics = attack.run(model, context).metrics
     assert metrics["robust_accuracy@eps=0"] == metrics["clean_accuracy"]
     sweep = [metrics[f"robust_accuracy@eps={e:g}"] for e in attack.eps]
     assert all(a >= b for a, b in zip(sweep, sweep[1:], strict=False)), sweep

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustbench_nlp.attacks.base import AttackContext
-from robustbench_nlp.attacks.hans import HANS
-from robustbench_nlp.challenge.hans import (
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.evaluations.hans import HANS
+from robustbench_nlp.generators.hans import SUBCASES, generate_hans
+from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.run.plugins import attacks, tasks
+from robustbench_nlp.tasks.hans import (
     HANS_COLUMNS,
     HansExample,
     entailment_predictions,
@@ -17,9 +20,6 @@ from robustbench_nlp.challenge.hans import (
     read_hans,
     write_hans,
 )
-from robustbench_nlp.challenge.hans_generator import SUBCASES, generate_hans
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugins import attacks, tasks
 from tests.helpers import Always
 
 PAPER_SUBCASES = {
@@ -212,13 +212,13 @@ def test_an_empty_hans_file_is_refused(tmp_path):
 
 def _context(task_name="snli_sick", data_dir=None):
     task = tasks.get(task_name)()
-    return AttackContext(task, None, 0, "cpu", data_dir, Path("."), "t")
+    return MeasureContext(task, None, 0, "cpu", data_dir, Path("."), "t")
 
 
 @pytest.mark.parametrize("label, expect_entailment", [(0, True), (1, False), (2, False)])
 def test_hans_attack_scores_a_constant_model_by_gold_label(label, expect_entailment):
     attack = HANS(n_per_subcase=3)
-    result = attack.run(Always(label), _context(), "HANS")
+    result = attack.run(Always(label), _context())
     metrics = result.metrics
     assert result.n_examples == 90
     assert metrics["accuracy"] == 0.5
@@ -239,28 +239,28 @@ def test_hans_attack_reads_a_file_by_path_or_under_the_data_folder(tmp_path, gen
     folder = tmp_path / "data"
     (folder / "hans").mkdir(parents=True)
     (folder / "hans" / "eval.txt").write_text(path.read_text())
-    direct = HANS(path=str(path)).run(Always(0), _context(), "HANS")
-    relative = HANS(path="hans/eval.txt").run(Always(0), _context(data_dir=folder), "HANS")
+    direct = HANS(path=str(path)).run(Always(0), _context())
+    relative = HANS(path="hans/eval.txt").run(Always(0), _context(data_dir=folder))
     assert direct.metrics == relative.metrics
     assert direct.n_examples == len(rows)
-    subset = HANS(path=str(path), max_examples=50).run(Always(0), _context(), "HANS")
+    subset = HANS(path=str(path), max_examples=50).run(Always(0), _context())
     assert subset.n_examples == 50
 
 
 def test_hans_attack_names_a_missing_file():
     with pytest.raises(UserError, match="no such file"):
-        HANS(path="nowhere/hans.txt").run(Always(0), _context(), "HANS")
+        HANS(path="nowhere/hans.txt").run(Always(0), _context())
 
 
 def test_hans_attack_needs_an_entailment_label():
     with pytest.raises(UserError, match="entailment"):
-        HANS(n_per_subcase=1).run(Always(0, 2), _context("embedded"), "HANS")
+        HANS(n_per_subcase=1).preflight(None, tasks.get("embedded")())
 
 
 def test_hans_attack_runs_a_real_tiny_classifier(tiny_backbone):
     from tests.conftest import make_classifier
 
     model = make_classifier(tiny_backbone, num_labels=3)
-    result = attacks.get("hans")(n_per_subcase=2, batch_size=16).run(model, _context(), "HANS")
+    result = attacks.get("hans")(n_per_subcase=2, batch_size=16).run(model, _context())
     assert result.n_examples == 60
     assert 0.0 <= result.metrics["accuracy"] <= 1.0

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustbench_nlp.attacks.anli import ANLI
-from robustbench_nlp.attacks.base import AttackContext
 from robustbench_nlp.attacks.embedding_pgd import pgd_delta
-from robustbench_nlp.attacks.eval_task import EvalTask, accuracy_by_name
 from robustbench_nlp.cli import main
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugins import attacks, tasks
-from robustbench_nlp.suite import load_suite
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.evaluations.anli import ANLI
+from robustbench_nlp.evaluations.eval_task import EvalTask
+from robustbench_nlp.measure.base import MeasureContext, select_examples
+from robustbench_nlp.run.plugins import attacks, tasks
+from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example
 from robustbench_nlp.tasks.nli import (
     MNLI,
@@ -204,7 +204,7 @@ def test_without_a_data_folder_the_tasks_read_the_hub(monkeypatch):
     SICK(eval_split="dev").read(None)
     SNLI().read(None)
     MNLI(eval_split="validation_mismatched").read(None)
-    ANLI(rounds=[2]).run(Always(0), _context(None), "ANLI")
+    ANLI(rounds=[2]).run(Always(0), _context(None))
     sick = ("RobZamp/sick", None)
     parquet = "refs/convert/parquet"
     assert hub.calls == [
@@ -226,13 +226,13 @@ def test_without_a_data_folder_the_tasks_read_the_hub(monkeypatch):
 
 def _context(data_dir: Path | None, task_name="snli_sick", task=None):
     task = task or tasks.get(task_name)()
-    return AttackContext(task, None, 0, "cpu", data_dir, Path("."), "t")
+    return MeasureContext(task, None, 0, "cpu", data_dir, Path("."), "t")
 
 
 def test_anli_reports_each_round_and_the_pooled_accuracy(tmp_path):
     # R1: all gold e; R2: half e; R3: no e. An always-entailment model scores 1, 0.5, 0.
     folder = nli_folder(tmp_path, anli_labels={1: "eeeeee", 2: "eeennn", 3: "cccnnn"})
-    result = ANLI().run(Always(0), _context(folder), "ANLI")
+    result = ANLI().run(Always(0), _context(folder))
     assert result.metrics == {
         "accuracy_r1": 1.0,
         "accuracy_r2": 0.5,
@@ -246,43 +246,46 @@ def test_anli_reports_each_round_and_the_pooled_accuracy(tmp_path):
         ("accuracy_r2", "detail"),
         ("accuracy_r3", "detail"),
     ]
-    capped = ANLI(rounds=[2], max_examples=3).run(Always(0), _context(folder), "ANLI")
-    assert capped.metrics == {"accuracy_r2": 1.0, "accuracy": 1.0}
+    capped = ANLI(rounds=[2], max_examples=3).run(Always(0), _context(folder))
+    chosen = select_examples(ANLI(rounds=[2]).examples(_context(folder)), 3)
+    assert capped.n_examples == 3 and capped.outcomes.ids == [e.id for e in chosen]
+    expected = sum(e.label == 0 for e in chosen) / 3
+    assert capped.metrics == {"accuracy_r2": expected, "accuracy": expected}
 
 
 def test_anli_names_a_missing_round_file(tmp_path):
     folder = nli_folder(tmp_path)
     (folder / "anli" / "R3" / "dev.jsonl").unlink()
     with pytest.raises(UserError, match=r"anli/R3/dev.jsonl is missing"):
-        ANLI().run(Always(0), _context(folder), "ANLI")
+        ANLI().run(Always(0), _context(folder))
 
 
 def test_anli_needs_an_nli_task():
     with pytest.raises(UserError, match="entailment, neutral, contradiction"):
-        ANLI().run(Always(0, 2), _context(None, "embedded"), "ANLI")
+        ANLI().preflight(None, tasks.get("embedded")())
 
 
 def test_labels_are_matched_by_name_not_position():
     examples = [Example("p", 0, "h"), Example("p", 2, "h")]  # entailment, contradiction
-    own = ("entailment", "neutral", "contradiction")
-    reversed_model = {"contradiction": 0, "neutral": 1, "entailment": 2}
-    assert accuracy_by_name([2, 0], examples, own, reversed_model) == 1.0
-    assert accuracy_by_name([0, 2], examples, own, reversed_model) == 0.0
+    names = ("entailment", "neutral", "contradiction")
+    judge = EvalTask(task="sick").judge
+    assert judge(["entailment", "contradiction"], examples, names) == [True, True]
+    assert judge(["contradiction", "entailment"], examples, names) == [False, False]
 
 
 def test_eval_task_scores_another_tasks_eval_split(tmp_path):
     folder = nli_folder(tmp_path)
     attack = EvalTask(task="sick", task_params={"eval_split": "test"})
-    result = attack.run(Always(0), _context(folder), "SICK test")
+    result = attack.run(Always(0), _context(folder))
     # SICK test = SNLI_ROWS[:5]: labels 0, 1, 2, 0, 1
     assert result.metrics == {"accuracy": pytest.approx(2 / 5)}
     assert result.n_examples == 5
-    assert result.columns[0].label == "SICK test"
+    assert [(c.key, c.role) for c in result.columns] == [("accuracy", "other")]
 
 
 def test_eval_task_refuses_a_task_with_other_labels(tmp_path):
     with pytest.raises(UserError, match="entailment"):
-        EvalTask(task="snli").run(Always(0, 2), _context(tmp_path, "embedded"), "x")
+        EvalTask(task="snli").preflight(tmp_path, tasks.get("embedded")())
 
 
 def test_eval_task_validates_its_task_when_the_suite_loads(tmp_path):
@@ -337,8 +340,8 @@ def test_real_nli_data_loads(shared_data):
 
 
 def test_real_anli_suite_runs_on_the_shared_folder(shared_data):
-    result = ANLI(max_examples=20).run(Always(0), _context(shared_data), "ANLI")
-    assert result.n_examples == 60
+    result = ANLI(max_examples=20).run(Always(0), _context(shared_data))
+    assert result.n_examples == 20
     assert 0.0 < result.metrics["accuracy"] < 1.0
 
 

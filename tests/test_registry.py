@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from robustbench_nlp.attacks.base import Attack
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugins import attacks, recipes, tasks
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.registry import Registry, include
 from robustbench_nlp.recipes.base import Recipe
-from robustbench_nlp.registry import Registry, include
+from robustbench_nlp.run.plugins import attacks, recipes, tasks
 
 
 def test_decorator_registers_and_get_returns_the_class():

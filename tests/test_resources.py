@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robustbench_nlp import resources
-from robustbench_nlp.attacks import synonyms
-from robustbench_nlp.attacks.counterfit import (
+from robustbench_nlp.cli import main
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.resources import layout as resources
+from robustbench_nlp.resources import synonyms, wordnet
+from robustbench_nlp.resources.counterfit import (
     CounterFitConfig,
     counter_fit,
     nearest_neighbours,
     whole_words,
 )
-from robustbench_nlp.cli import main
-from robustbench_nlp.errors import UserError
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def empty_resources(tmp_path, monkeypatch):
 
 
 def test_lexnames_are_the_45_rows_of_the_manual_page():
-    rows = [line.split("\t") for line in resources.lexnames_text().splitlines()]
+    rows = [line.split("\t") for line in wordnet.lexnames_text().splitlines()]
     assert len(rows) == 45
     assert rows[0] == ["00", "adj.all", "3"]
     assert rows[3] == ["03", "noun.Tops", "1"]
@@ -35,20 +35,20 @@ def test_lexnames_are_the_45_rows_of_the_manual_page():
 
 
 def test_stopwords_are_nltk_english():
-    assert len(resources.STOPWORDS) == len(set(resources.STOPWORDS)) == 179
-    assert {"the", "not", "wouldn't", "ma"} <= set(resources.STOPWORDS)
+    assert len(wordnet.STOPWORDS) == len(set(wordnet.STOPWORDS)) == 179
+    assert {"the", "not", "wouldn't", "ma"} <= set(wordnet.STOPWORDS)
 
 
 @pytest.mark.filterwarnings("ignore:The multilingual functions:UserWarning")
 def test_wordnet_is_copied_and_readable_by_nltk(tmp_path, monkeypatch):
-    if not (resources.WORDNET_SOURCE / "data.noun").is_file():
+    if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
         pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
     import nltk
     from nltk.corpus.reader import WordListCorpusReader
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     where = resources.Layout(tmp_path)
-    resources.prepare_nltk(where)
+    wordnet.prepare_nltk(where)
     # NLTK reads only below its data roots, as offline_textattack() arranges for the real one.
     monkeypatch.setattr(nltk.data, "path", [str(where.nltk_data), *nltk.data.path])
     for name in resources.WORDNET_FILES:
@@ -59,12 +59,12 @@ def test_wordnet_is_copied_and_readable_by_nltk(tmp_path, monkeypatch):
     assert "good.a.01" in {s.name() for s in reader.synsets("good")}
     assert reader.synset("dog.n.01").lexname() == "noun.animal"
     words = WordListCorpusReader(str(where.stopwords.parent), ["english"]).words("english")
-    assert words == resources.STOPWORDS
+    assert words == wordnet.STOPWORDS
 
 
 def test_missing_wordnet_source_names_the_apt_packages(tmp_path):
     with pytest.raises(UserError, match="apt-get install -y wordnet-base wordnet-sense-index"):
-        resources.prepare_nltk(resources.Layout(tmp_path / "r"), wordnet_source=tmp_path)
+        wordnet.prepare_nltk(resources.Layout(tmp_path / "r"), wordnet_source=tmp_path)
 
 
 def test_require_names_what_is_missing_and_the_command(empty_resources):
@@ -83,7 +83,7 @@ def test_resources_check_command_fails_until_prepared(empty_resources, capsys):
 
 
 def test_prepare_without_a_data_folder_is_a_user_error(empty_resources, capsys):
-    if not (resources.WORDNET_SOURCE / "data.noun").is_file():
+    if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
         pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
     assert main(["resources", "prepare"]) == 2
     assert "needs the data folder: pass --data-dir" in capsys.readouterr().err
@@ -133,7 +133,7 @@ def test_counter_fitted_space_keeps_antonyms_apart(shared_data, tmp_path):
 
 
 def test_prepare_without_data_builds_the_rest_and_says_what_it_left_out(empty_resources, capsys):
-    if not (resources.WORDNET_SOURCE / "data.noun").is_file():
+    if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
         pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
     assert main(["resources", "prepare", "--without-data"]) == 0
     out = capsys.readouterr().out

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from robustbench_nlp.cli import main
-from robustbench_nlp.leaderboard import write_leaderboard
-from robustbench_nlp.runner import Runner, plan
-from robustbench_nlp.store import ResultsStore
-from robustbench_nlp.suite import load_suite
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.report.leaderboard import write_leaderboard
+from robustbench_nlp.run.runner import Runner, plan, preflight
+from robustbench_nlp.run.store import ResultsStore
+from robustbench_nlp.run.suite import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ COUNTING_PLUGIN = '''
 """Test plugin: an attack that logs its start and end to a file and can sleep or fail."""
 import time
 from pathlib import Path
-from robustbench_nlp import Attack, AttackResult, Column, register_attack
+from robustbench_nlp import Attack, Metric, Outcomes, register_attack
 
 @register_attack("counting")
 class Counting(Attack):
@@ -35,7 +36,11 @@ class Counting(Attack):
     score: float = 0.5
     robust: bool = True
 
-    def run(self, model, context, label):
+    def metrics(self, outcomes):
+        return [Metric("score", role="robust" if self.robust else "other")]
+
+    def run(self, model, context):
+        label = context.label
         with open(self.log, "a") as handle:
             handle.write(f"start {label}\\n")
         time.sleep(self.seconds)
@@ -43,8 +48,7 @@ class Counting(Attack):
             raise RuntimeError("boom from " + label)
         with open(self.log, "a") as handle:
             handle.write(f"done {label}\\n")
-        column = Column("score", label, robust=self.robust)
-        return AttackResult({"score": self.score}, [column], n_examples=1)
+        return self.finish(Outcomes(["one"], {"score": [self.score]}), context)
 '''
 
 
@@ -90,7 +94,11 @@ def _setup(tmp_path, plugin, **kwargs):
 
 
 def records(folder: Path) -> dict[str, dict]:
-    return {p.name: json.loads(p.read_text()) for p in (folder / "records").glob("*.json")}
+    """Each cell's record (not its outcomes file), by file name."""
+    paths = (folder / "records").glob("*.json")
+    return {
+        p.name: json.loads(p.read_text()) for p in paths if not p.name.endswith(".outcomes.json")
+    }
 
 
 def test_rerun_skips_finished_cells_and_reuses_the_checkpoint(tmp_path, capsys, setup):
@@ -147,7 +155,7 @@ def test_killing_a_run_loses_no_finished_cell_and_recomputes_none(tmp_path, setu
     records_dir = tmp_path / "out" / "records"
     deadline = time.time() + 300
     while time.time() < deadline:  # wait for clean + the first counting cell
-        if len(list(records_dir.glob("*.json"))) >= 2:
+        if records_dir.is_dir() and len(records(tmp_path / "out")) >= 2:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -171,15 +179,16 @@ def test_killing_a_run_loses_no_finished_cell_and_recomputes_none(tmp_path, setu
 
 def test_plan_is_recipe_by_seed_by_attack_with_stable_ids(tmp_path, setup):
     suite_path, plugin, log = setup(seeds="[0, 1]")
-    from robustbench_nlp.registry import include
+    from robustbench_nlp.core.registry import include
 
     include(plugin)
     suite = load_suite(suite_path)
-    cells = plan(suite)
+    cells = plan(suite, preflight(suite, None))
     assert len(cells) == 2 * 4
     assert len({c.cell_id for c in cells}) == 8
     assert len({c.checkpoint_key for c in cells}) == 2
-    assert [c.cell_id for c in plan(load_suite(suite_path))] == [c.cell_id for c in cells]
+    again = load_suite(suite_path)
+    assert [c.cell_id for c in plan(again, preflight(again, None))] == [c.cell_id for c in cells]
 
 
 def test_leaderboard_rerenders_byte_for_byte(tmp_path, setup):
@@ -218,7 +227,7 @@ def test_sweep_gives_one_row_per_setting(tmp_path, setup):
         " sweep: {lr: [1.0e-4, 2.0e-4]}}",
     )
     suite_path.write_text(text)
-    from robustbench_nlp.registry import include
+    from robustbench_nlp.core.registry import include
 
     include(plugin)
     suite = load_suite(suite_path)
@@ -243,12 +252,11 @@ def test_mean_robust_leaves_out_columns_that_measure_no_attack(tmp_path, setup):
     assert "except c1, which measures no attack" in (tmp_path / "out.md").read_text()
 
 
-def test_schema_1_records_are_read_with_pgd_eps_0_not_robust():
-    from robustbench_nlp.store import SCHEMA_VERSION, Record
-
+def _old_record(version: int) -> dict:
     plugin = {"name": "pgd", "label": "PGD", "params": {}}
-    old = {
-        "schema_version": 1,
+    column = {"table": "main", "percent": True, "higher_is_better": True, "rank": False}
+    return {
+        "schema_version": version,
         "cell_id": "x",
         "suite": "s",
         "status": "ok",
@@ -259,22 +267,30 @@ def test_schema_1_records_are_read_with_pgd_eps_0_not_robust():
         "seed": 0,
         "attack": plugin,
         "columns": [
-            {
-                "key": f"robust_accuracy@eps={eps}",
-                "label": f"PGD ε={eps}",
-                "table": "main",
-                "percent": True,
-                "higher_is_better": True,
-                "rank": False,
-            }
-            for eps in ("0", "0.1")
+            {**column, "key": "clean_accuracy", "label": "clean"},
+            {**column, "key": "robust_accuracy@eps=0", "label": "PGD ε=0", "robust": False},
+            {**column, "key": "robust_accuracy@eps=0.1", "label": "PGD ε=0.1", "robust": True},
+            {**column, "key": "spearman/avg", "label": "STS avg", "rank": True},
         ],
     }
-    record = Record.model_validate(old)
-    assert record.schema_version == SCHEMA_VERSION == 2
-    assert [c.robust for c in record.columns] == [False, True]
-    clean_set = {**old, "attack": {**plugin, "name": "eval_task"}}
-    assert [c.robust for c in Record.model_validate(clean_set).columns] == [False, False]
+
+
+def test_schema_2_records_keep_their_titles_and_map_flags_onto_roles():
+    from robustbench_nlp.run.store import SCHEMA_VERSION, Record
+
+    record = Record.model_validate(_old_record(2))
+    assert record.schema_version == SCHEMA_VERSION == 3
+    assert [c.role for c in record.columns] == ["clean", "other", "robust", "score"]
+    assert [c.title for c in record.columns] == ["clean", "PGD ε=0", "PGD ε=0.1", "STS avg"]
+
+
+def test_records_older_than_schema_2_are_refused_naming_the_fix(tmp_path):
+    from robustbench_nlp.run.store import read_record
+
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(_old_record(1)))
+    with pytest.raises(UserError, match=r"x.json: not a valid record .*schema_version 1.*delete"):
+        read_record(path)
 
 
 def _published_boards() -> list[Path]:

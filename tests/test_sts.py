@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from robustbench_nlp.attacks.base import AttackContext
-from robustbench_nlp.attacks.sts import STS, STSB, YEARS, encode, load_sts
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugins import attacks, tasks
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.evaluations.sts import STS, encode
+from robustbench_nlp.measure.base import MeasureContext, select_examples
+from robustbench_nlp.run.plugins import attacks, tasks
 from robustbench_nlp.tasks.base import Example
+from robustbench_nlp.tasks.sts import STSB, YEARS, load_sts
 from tests.conftest import make_classifier
 
 #: Pairs of every fake subset: (sentence1, sentence2, gold line); an empty gold line = no score.
@@ -54,9 +55,9 @@ def fake_sts(tmp_path) -> Path:
     return write_fake_sts(tmp_path / "data")
 
 
-def context(data_dir: Path | None) -> AttackContext:
+def context(data_dir: Path | None) -> MeasureContext:
     task = tasks.get("embedded")(train_size=8, eval_size=8)
-    return AttackContext(task, task.load(None), 0, "cpu", data_dir, Path("."), "cell")
+    return MeasureContext(task, task.load(None), 0, "cpu", data_dir, Path("."), "cell")
 
 
 def test_real_sts_files_load_with_the_documented_pair_counts(shared_data):
@@ -127,7 +128,7 @@ def test_batched_encoding_equals_one_sentence_at_a_time(tiny_backbone):
 def test_sts_scores_spearman_of_cosine_over_each_years_concatenation(tiny_backbone, fake_sts):
     model = make_classifier(tiny_backbone)
     attack = STS(sets=["STS12", "STS-B"])
-    result = attack.run(model, context(fake_sts), "sts")
+    result = attack.run(model, context(fake_sts))
     loaded = load_sts(fake_sts, ["STS12", "STS-B"])
 
     def cosines(pairs):
@@ -149,12 +150,14 @@ def test_sts_scores_spearman_of_cosine_over_each_years_concatenation(tiny_backbo
     assert all(c.percent and c.table == "main" for c in result.columns)
 
 
-def test_max_examples_keeps_the_first_scored_pairs_of_each_subset(tiny_backbone, fake_sts):
-    result = STS(sets=["STS13"], max_examples=2).run(
-        make_classifier(tiny_backbone), context(fake_sts), "mine"
-    )
-    assert result.n_examples == 3 * 2
-    assert [c.label for c in result.columns] == ["mine STS13", "mine STS avg"]
+def test_max_examples_selects_pairs_across_the_chosen_sets(tiny_backbone, fake_sts):
+    attack = STS(sets=["STS13"], max_examples=2)
+    result = attack.run(make_classifier(tiny_backbone), context(fake_sts))
+    assert result.n_examples == 2
+    assert result.outcomes.ids == [
+        e.id for e in select_examples(attack.examples(context(fake_sts)), 2)
+    ]
+    assert [c.label for c in result.columns] == ["STS13", "STS avg"]
 
 
 def test_sts_is_registered_and_validates_its_sets():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from robustbench_nlp.checkpoints import CheckpointStore
-from robustbench_nlp.plugins import tasks
+from robustbench_nlp.model.checkpoints import CheckpointStore
+from robustbench_nlp.run.plugins import tasks
 
 
 def test_embedded_task_ships_in_the_package_and_is_balanced():

@@ -12,23 +12,26 @@ import torch
 from pydantic import ValidationError
 from transformers import AutoModel, BertConfig, BertForMaskedLM
 
-from robustbench_nlp import resources
-from robustbench_nlp.attacks.base import AttackContext
-from robustbench_nlp.attacks.similarity import threshold_for
-from robustbench_nlp.attacks.word import (
+from robustbench_nlp.attacks.textattack import offline
+from robustbench_nlp.attacks.textattack.recipes import (
     BAE,
     PWWS,
+    WORD_METRICS,
     BERTAttack,
     DeepWordBug,
     TextAttackRecipe,
     TextFooler,
     example_seed,
-    summarise,
+    outcome_fields,
 )
-from robustbench_nlp.backbones import TINY_CONFIG
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugins import attacks
-from robustbench_nlp.suite import load_suite
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.metrics import reduce_metric
+from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.model.backbones import TINY_CONFIG
+from robustbench_nlp.resources import layout as resources
+from robustbench_nlp.resources.similarity import threshold_for
+from robustbench_nlp.run.plugins import attacks
+from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example, TaskData
 from robustbench_nlp.tasks.sentiment import EmbeddedSentiment
 from tests.conftest import make_classifier
@@ -70,8 +73,8 @@ def tiny_mlm(tmp_path_factory, tiny_backbone):
     return str(folder)
 
 
-def context(rows: list[Example], folder) -> AttackContext:
-    return AttackContext(
+def context(rows: list[Example], folder) -> MeasureContext:
+    return MeasureContext(
         task=EmbeddedSentiment(),
         data=TaskData(train=rows, eval=rows, source="test"),
         seed=0,
@@ -104,10 +107,10 @@ def test_fast_wrapper_gives_the_stock_wrapper_results(attack, tiny_classifier, r
     """Same recipe, model and seeds: TextAttack's HuggingFaceModelWrapper (padding every query
     to max length) and ours agree on outcome, adversarial text and query count per example."""
     need(*attack.needs)
-    resources.offline_textattack()
+    offline.offline_textattack()
     from textattack.shared.utils import set_seed
 
-    from robustbench_nlp.attacks import ta_components as ta
+    from robustbench_nlp.attacks.textattack import components as ta
 
     outcomes = []
     for wrapper in (ta.FastModelWrapper(tiny_classifier), ta.stock_model_wrapper(tiny_classifier)):
@@ -126,8 +129,8 @@ def test_fast_wrapper_gives_the_stock_wrapper_results(attack, tiny_classifier, r
 
 def test_query_cache_computes_each_tokenisation_once(tiny_classifier):
     need("stopwords", "wordnet", "textattack-cache")
-    resources.offline_textattack()
-    from robustbench_nlp.attacks.ta_components import FastModelWrapper
+    offline.offline_textattack()
+    from robustbench_nlp.attacks.textattack.components import FastModelWrapper
 
     wrapper = FastModelWrapper(tiny_classifier, batch_size=2)
     first = wrapper(["A fine film", "a dull film", "A FINE FILM", "a dull film"])
@@ -144,11 +147,11 @@ def test_deepwordbug_cell_reports_metrics_and_writes_adversarial_examples(
     tiny_classifier, rows, tmp_path
 ):
     need("stopwords", "wordnet", "textattack-cache")
-    result = DeepWordBug().run(tiny_classifier, context(rows, tmp_path), "DeepWordBug")
+    result = DeepWordBug().run(tiny_classifier, context(rows, tmp_path))
     assert result.n_examples == len(rows)
     assert result.artifacts == ["cell.adv.jsonl"]
     lines = [json.loads(x) for x in (tmp_path / "cell.adv.jsonl").read_text().splitlines()]
-    assert [r["index"] for r in lines] == list(range(len(rows)))
+    assert [r["id"] for r in lines] == [e.id for e in rows]
     metrics = result.metrics
     assert metrics["clean_accuracy"] == 1.0  # labels are the model's own predictions
     succeeded = [r for r in lines if r["result"] == "successful"]
@@ -162,7 +165,7 @@ def test_deepwordbug_cell_reports_metrics_and_writes_adversarial_examples(
     assert 0 < metrics["avg_perturbed_fraction"] <= 1
     assert -1 <= metrics["avg_similarity"] <= 1
     main = [c for c in result.columns if c.table == "main"]
-    assert [(c.key, c.label, c.percent) for c in main] == [("attack_accuracy", "DeepWordBug", True)]
+    assert [(c.key, c.label, c.percent) for c in main] == [("attack_accuracy", "", True)]
     detail = {c.key: c for c in result.columns if c.table == "detail"}
     assert detail["avg_queries"].percent is False
     assert {"attack_success_rate", "avg_perturbed_fraction", "avg_similarity", "skipped"} <= set(
@@ -172,8 +175,8 @@ def test_deepwordbug_cell_reports_metrics_and_writes_adversarial_examples(
 
 def test_workers_shard_examples_with_identical_results(tiny_classifier, rows):
     need("stopwords", "wordnet", "textattack-cache")
-    alone, _ = DeepWordBug().attack_all(tiny_classifier, rows, seed=3)
-    sharded, _ = DeepWordBug(workers=2).attack_all(tiny_classifier, rows, seed=3)
+    alone, _ = DeepWordBug().attack_examples(tiny_classifier, rows, seed=3)
+    sharded, _ = DeepWordBug(workers=2).attack_examples(tiny_classifier, rows, seed=3)
     assert [without_probs(r) for r in sharded] == [without_probs(r) for r in alone]
     for ours, theirs in zip(sharded, alone, strict=True):  # thread counts change rounding only
         assert ours["adversarial_probs"] == pytest.approx(theirs["adversarial_probs"], abs=1e-5)
@@ -185,16 +188,16 @@ def without_probs(row: dict) -> dict:
 
 def test_an_example_result_does_not_depend_on_the_examples_after_it(tiny_classifier, rows):
     need("stopwords", "wordnet", "textattack-cache")
-    every, _ = DeepWordBug().attack_all(tiny_classifier, rows, seed=0)
-    first, _ = DeepWordBug().attack_all(tiny_classifier, rows[:2], seed=0)
+    every, _ = DeepWordBug().attack_examples(tiny_classifier, rows, seed=0)
+    first, _ = DeepWordBug().attack_examples(tiny_classifier, rows[:2], seed=0)
     assert first == every[:2]
 
 
 def test_nli_pairs_are_attacked_in_the_hypothesis_only(tiny_backbone):
     need("stopwords", "wordnet", "textattack-cache")
     model = make_classifier(tiny_backbone, num_labels=3)
-    resources.offline_textattack()
-    from robustbench_nlp.attacks.ta_components import Session
+    offline.offline_textattack()
+    from robustbench_nlp.attacks.textattack.components import Session
 
     premise = "A man is playing a guitar on the stage."
     row = Example(premise, 0, "A person is performing music for a crowd.")
@@ -211,7 +214,7 @@ def test_nli_pairs_are_attacked_in_the_hypothesis_only(tiny_backbone):
 def test_missing_resources_name_the_prepare_command(tiny_classifier, rows, tmp_path, monkeypatch):
     monkeypatch.setenv(resources.RESOURCES_ENV, str(tmp_path / "empty"))
     with pytest.raises(UserError, match="robustbench-nlp resources prepare"):
-        DeepWordBug().run(tiny_classifier, context(rows, tmp_path), "DeepWordBug")
+        DeepWordBug().run(tiny_classifier, context(rows, tmp_path))
 
 
 NO_NETWORK = """
@@ -222,9 +225,11 @@ def refuse(*args, **kwargs):
     raise RuntimeError(f"network access attempted: {args[:2]}")
 
 socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse
-from robustbench_nlp.attacks.word import BAE, PWWS, BERTAttack, DeepWordBug, TextFooler
-from robustbench_nlp.backbones import resolve_backbone
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.attacks.textattack.recipes import (
+    BAE, PWWS, BERTAttack, DeepWordBug, TextFooler
+)
+from robustbench_nlp.model.backbones import resolve_backbone
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
 from robustbench_nlp.tasks.base import Example
 
 backbone = resolve_backbone("tiny")
@@ -232,7 +237,7 @@ model = Classifier(backbone.load_encoder(0), backbone.load_tokenizer(), Classifi
 rows = [Example("a gripping , beautifully acted film", label) for label in (0, 1)]
 mlm = sys.argv[1]
 for attack in (DeepWordBug(), PWWS(), TextFooler(), BAE(mlm=mlm), BERTAttack(mlm=mlm)):
-    results, _ = attack.attack_all(model, rows, seed=0)
+    results, _ = attack.attack_examples(model, rows, seed=0)
     assert {r["result"] for r in results} - {"skipped"}, attack
 print("offline ok")
 """
@@ -254,15 +259,15 @@ def test_every_builtin_attack_runs_with_the_network_cut_off(tiny_mlm):
 
 def test_textattack_downloads_are_refused():
     need("stopwords", "wordnet", "textattack-cache")
-    resources.offline_textattack()
+    offline.offline_textattack()
     import nltk
     import textattack
 
-    with pytest.raises(resources.DownloadRefused, match="nltk.download"):
+    with pytest.raises(offline.DownloadRefused, match="nltk.download"):
         nltk.download("omw-1.4")
-    with pytest.raises(resources.DownloadRefused, match="download_from_s3"):
+    with pytest.raises(offline.DownloadRefused, match="download_from_s3"):
         textattack.shared.utils.download_from_s3("word_embeddings/paragramcf")
-    with pytest.raises(resources.DownloadRefused):
+    with pytest.raises(offline.DownloadRefused):
         textattack.shared.WordEmbedding.counterfitted_GLOVE_embedding()
 
 
@@ -290,13 +295,13 @@ def test_mlm_without_trained_head_is_refused(
     AutoModel.from_config(tiny_backbone.config()).save_pretrained(folder)
     tiny_backbone.load_tokenizer().save_pretrained(folder)
     with pytest.raises(UserError, match="no trained masked-LM head"):
-        BAE(mlm=str(folder), workers=workers).attack_all(tiny_classifier, rows[:2], seed=0)
+        BAE(mlm=str(folder), workers=workers).attack_examples(tiny_classifier, rows[:2], seed=0)
 
 
 @pytest.mark.parametrize("cls", [BAE, BERTAttack], ids=["bae", "bert_attack"])
 def test_masked_lm_attacks_run_with_a_saved_mlm(cls, tiny_classifier, rows, tiny_mlm):
     need(*cls.needs)
-    results, forwarded = cls(mlm=tiny_mlm).attack_all(tiny_classifier, rows[:3], seed=0)
+    results, forwarded = cls(mlm=tiny_mlm).attack_examples(tiny_classifier, rows[:3], seed=0)
     assert [r["result"] for r in results] != ["skipped"] * 3
     assert forwarded > 3
     for row in results:
@@ -307,8 +312,10 @@ def test_masked_lm_attacks_run_with_a_saved_mlm(cls, tiny_classifier, rows, tiny
 # -- any recipe -------------------------------------------------------------------------------
 def test_generic_entry_builds_a_recipe_by_name(tiny_classifier, rows):
     need(*TextAttackRecipe.needs)
-    named, _ = TextAttackRecipe(recipe="deepwordbug_gao_2018").attack_all(tiny_classifier, rows, 0)
-    ours, _ = DeepWordBug().attack_all(tiny_classifier, rows, 0)
+    named, _ = TextAttackRecipe(recipe="deepwordbug_gao_2018").attack_examples(
+        tiny_classifier, rows, 0
+    )
+    ours, _ = DeepWordBug().attack_examples(tiny_classifier, rows, 0)
     assert named == ours
 
 
@@ -319,14 +326,14 @@ def test_generic_entry_builds_a_recipe_by_name(tiny_classifier, rows):
 def test_generic_entry_refuses_what_it_cannot_run_offline(tiny_classifier, rows, recipe, message):
     need(*TextAttackRecipe.needs)
     with pytest.raises(UserError, match=message):
-        TextAttackRecipe(recipe=recipe).attack_all(tiny_classifier, rows[:1], 0)
+        TextAttackRecipe(recipe=recipe).attack_examples(tiny_classifier, rows[:1], 0)
 
 
 # -- offline substitutes ----------------------------------------------------------------------
 def test_wordnet_part_of_speech_check():
     need("stopwords", "wordnet", "textattack-cache")
-    resources.offline_textattack()
-    from robustbench_nlp.attacks.ta_components import WordNetPartOfSpeech
+    offline.offline_textattack()
+    from robustbench_nlp.attacks.textattack.components import WordNetPartOfSpeech
 
     check = WordNetPartOfSpeech(allow_verb_noun_swap=True)
     assert check.compatible("good", "great")  # adjectives
@@ -339,10 +346,10 @@ def test_wordnet_part_of_speech_check():
 
 def test_wordnet_synonyms_need_no_multilingual_wordnet():
     need("stopwords", "wordnet", "textattack-cache")
-    resources.offline_textattack()
+    offline.offline_textattack()
     from nltk.corpus import wordnet
 
-    from robustbench_nlp.attacks.ta_components import OfflineWordSwapWordNet
+    from robustbench_nlp.attacks.textattack.components import OfflineWordSwapWordNet
 
     swap = OfflineWordSwapWordNet()
     assert "picture" in swap._get_replacement_words("film")
@@ -368,7 +375,8 @@ def test_summary_counts_only_attacked_examples():
         {"result": "failed", "queries": 30, "words": 5, "perturbed_words": 0},
         {"result": "skipped", "queries": 0, "words": 3, "perturbed_words": 0},
     ]
-    metrics = summarise(rows)
+    fields = outcome_fields(rows)
+    metrics = {m.key: reduce_metric(m, fields, len(rows)) for m in WORD_METRICS}
     assert metrics["clean_accuracy"] == pytest.approx(2 / 3)
     assert metrics["attack_accuracy"] == pytest.approx(1 / 3)
     assert metrics["attack_success_rate"] == 0.5

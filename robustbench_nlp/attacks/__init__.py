@@ -1,6 +1,5 @@
-"""Attack suites: how a trained classifier is evaluated (clean, embedding PGD/FGSM, word attacks,
-challenge sets)."""
+"""Attacks: perturbations of a model's input (embedding-space PGD/FGSM, TextAttack word attacks).
 
-from robustbench_nlp.attacks.base import Attack, AttackContext, AttackResult, Column
-
-__all__ = ["Attack", "AttackContext", "AttackResult", "Column"]
+Fixed evaluation sets live in ``robustbench_nlp.evaluations``; offline resources in
+``robustbench_nlp.resources``.
+"""

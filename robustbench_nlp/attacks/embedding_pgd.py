@@ -23,22 +23,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
-from tqdm.auto import tqdm
 
-from robustbench_nlp.attacks.base import Attack, AttackResult, Column
-from robustbench_nlp.classifier import Classifier
-
-
-def _per_example_norm(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (x.dim() - 1)))
-
-
-def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    """Project onto the eps-ball of the given norm (per example)."""
-    if norm == "linf":
-        return delta.clamp(-eps, eps)
-    scale = (eps / _per_example_norm(delta)).clamp(max=1.0)
-    return delta * scale
+from robustbench_nlp.attacks.base import Attack
+from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.model.classifier import Classifier
+from robustbench_nlp.model.perturbation import per_example_norm, project
 
 
 def pgd_delta(
@@ -71,7 +60,7 @@ def pgd_delta(
             radius = (
                 torch.rand(embeds.size(0), 1, 1, generator=generator, device=embeds.device) * eps
             )
-            delta = noise / _per_example_norm(noise) * radius
+            delta = noise / per_example_norm(noise) * radius
         delta = delta * mask
     else:
         delta = torch.zeros_like(embeds)
@@ -84,7 +73,7 @@ def pgd_delta(
             if norm == "linf":
                 delta = delta + step_size * grad.sign()
             else:
-                delta = delta + step_size * grad / _per_example_norm(grad)
+                delta = delta + step_size * grad / per_example_norm(grad)
             delta = project(delta, eps, norm) * mask
     return delta.detach()
 
@@ -110,46 +99,46 @@ class EmbeddingPGD(Attack):
             return self.step_size
         return eps if self.steps == 1 else eps / 4
 
-    def run(self, model, context, label):
-        rows = self.examples(context)
-        model.eval()
-        generator = torch.Generator(device=model.device).manual_seed(context.seed)
-        robust = {eps: 0 for eps in self.eps}
-        clean_correct = 0
-        bar = tqdm(total=len(rows) * len(self.eps), desc=f"{label} seed={context.seed}", unit="ex")
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            batch = model.tokenize(chunk)
-            labels = torch.tensor([e.label for e in chunk], device=model.device)
-            with torch.no_grad():
-                still_correct = model(batch).argmax(-1) == labels
-            clean_correct += int(still_correct.sum())
-            for eps in self.eps:
-                delta = pgd_delta(
-                    model,
-                    batch,
-                    labels,
-                    eps,
-                    self.norm,
-                    self.step_for(eps),
-                    self.steps,
-                    self.random_start,
-                    generator,
-                )
-                with torch.no_grad():
-                    embeds = model.word_embeddings(batch["input_ids"]) + delta
-                    still_correct &= model(batch, inputs_embeds=embeds).argmax(-1) == labels
-                robust[eps] += int(still_correct.sum())
-                bar.update(len(chunk))
-        bar.close()
-        metrics = {"clean_accuracy": clean_correct / len(rows)}
-        columns = []
+    def metrics(self, outcomes):
+        metrics = [Metric("clean_accuracy", field="clean_correct", table="detail", role="other")]
         for eps in self.eps:
-            key = f"robust_accuracy@eps={eps:g}"
-            metrics[key] = robust[eps] / len(rows)
-            # eps 0 is the sanity column (it equals clean accuracy): shown, never counted robust.
-            columns.append(Column(key, f"{label} ε={eps:g}", robust=eps > 0))
-        return AttackResult(metrics=metrics, columns=columns, n_examples=len(rows))
+            # eps 0 is the sanity column (it equals clean accuracy): shown, never scored.
+            metrics.append(
+                Metric(_robust_key(eps), f"ε={eps:g}", role="robust" if eps > 0 else "other")
+            )
+        return metrics
+
+    def measure(self, model, batch, context):
+        if "generator" not in context.state:  # one seeded stream per cell, across its batches
+            generator = torch.Generator(device=model.device).manual_seed(context.seed)
+            context.state["generator"] = generator
+        generator = context.state["generator"]
+        inputs = model.tokenize(batch)
+        labels = torch.tensor([e.label for e in batch], device=model.device)
+        with torch.no_grad():
+            still_correct = model(inputs).argmax(-1) == labels
+        fields = {"clean_correct": still_correct.tolist()}
+        for eps in self.eps:
+            delta = pgd_delta(
+                model,
+                inputs,
+                labels,
+                eps,
+                self.norm,
+                self.step_for(eps),
+                self.steps,
+                self.random_start,
+                generator,
+            )
+            with torch.no_grad():
+                embeds = model.word_embeddings(inputs["input_ids"]) + delta
+                still_correct &= model(inputs, inputs_embeds=embeds).argmax(-1) == labels
+            fields[_robust_key(eps)] = still_correct.tolist()
+        return fields
+
+
+def _robust_key(eps: float) -> str:
+    return f"robust_accuracy@eps={eps:g}"
 
 
 class FGSM(EmbeddingPGD):

@@ -21,9 +21,9 @@ from pydantic import Field
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from robustbench_nlp.backbones import Backbone
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
-from robustbench_nlp.plugin import Plugin
+from robustbench_nlp.core.plugin import Plugin
+from robustbench_nlp.model.backbones import Backbone
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
 from robustbench_nlp.tasks.base import Example, Task, TaskData
 
 Batch = dict[str, torch.Tensor]
@@ -54,8 +54,6 @@ class Recipe(Plugin):
     """Base: fine-tune encoder + linear head with cross-entropy."""
 
     kind: ClassVar[str] = "recipe"
-    #: Bump when a change makes old checkpoints of this recipe invalid.
-    version: ClassVar[int] = 1
 
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, gt=0, description="Stop after this many steps.")

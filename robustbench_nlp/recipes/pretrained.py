@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
-from robustbench_nlp.errors import UserError
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
 from robustbench_nlp.recipes.base import Recipe, TrainContext
 from robustbench_nlp.tasks.base import Task
 

@@ -45,8 +45,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
-from robustbench_nlp.contrastive import info_nce
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.recipes.contrastive import info_nce
 from robustbench_nlp.recipes.unsupervised import UnsupervisedRecipe
 from robustbench_nlp.tasks.base import Example, Task
 

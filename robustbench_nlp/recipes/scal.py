@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from robustbench_nlp.classifier import Classifier
-from robustbench_nlp.contrastive import fgm_delta, info_nce
+from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.recipes.base import Recipe
+from robustbench_nlp.recipes.contrastive import fgm_delta, info_nce
 from robustbench_nlp.tasks.base import Example
 
 

@@ -26,9 +26,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from robustbench_nlp.classifier import Classifier
-from robustbench_nlp.contrastive import projection_head, unlabelled_sentences
+from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.recipes.base import Recipe, StepFn, TrainContext
+from robustbench_nlp.recipes.contrastive import projection_head, unlabelled_sentences
 from robustbench_nlp.tasks.base import Example
 
 

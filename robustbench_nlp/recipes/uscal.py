@@ -41,8 +41,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from robustbench_nlp.classifier import Classifier
-from robustbench_nlp.contrastive import fgm_delta, info_nce
+from robustbench_nlp.model.classifier import Classifier
+from robustbench_nlp.recipes.contrastive import fgm_delta, info_nce
 from robustbench_nlp.recipes.unsupervised import UnsupervisedRecipe, doubled
 from robustbench_nlp.tasks.base import Example
 

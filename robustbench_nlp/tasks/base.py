@@ -11,13 +11,15 @@ import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from robustbench_nlp.errors import UserError
-from robustbench_nlp.plugin import Plugin
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.hashing import stable_hash
+from robustbench_nlp.core.plugin import Plugin
 
 DATA_DIR_ENV = "RBNLP_DATA_DIR"
 
@@ -29,6 +31,15 @@ class Example:
     text: str
     label: int
     pair: str | None = None
+    #: Facts about the example that per-example outcomes keep beside it (an ANLI round, a HANS
+    #: heuristic, an STS gold score); not part of its id.
+    tags: tuple[tuple[str, Any], ...] = ()
+
+    @cached_property
+    def id(self) -> str:
+        """A stable id from the text, the pair and the label: the same example has the same id
+        in every split, file copy and run (per-example outcomes are keyed by it)."""
+        return stable_hash([self.text, self.pair, self.label], length=12)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from robustbench_nlp.errors import UserError
+from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.tasks.base import (
     Example,
     Task,

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from robustbench_nlp.errors import UserError
+from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.tasks.base import (
     Example,
     Task,

@@ -21,12 +21,12 @@ from contextlib import ExitStack
 import pytest
 import torch
 
-from robustbench_nlp.backbones import resolve_backbone
-from robustbench_nlp.classifier import Classifier
-from robustbench_nlp.contrastive import info_nce, projection_head
-from robustbench_nlp.plugins import recipes, tasks
+from robustbench_nlp.model.backbones import resolve_backbone
+from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.recipes.base import Recipe, TrainContext
+from robustbench_nlp.recipes.contrastive import info_nce, projection_head
 from robustbench_nlp.recipes.unsupervised import doubled
+from robustbench_nlp.run.plugins import recipes, tasks
 from robustbench_nlp.tasks.base import Example
 
 TARGETS = {"scal": ("baseline", 2.2), "uscal": ("simcse", 2.2), "promptbert": ("simcse", 2.2)}

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from robustbench_nlp.attacks.embedding_pgd import pgd_delta
-from robustbench_nlp.backbones import resolve_backbone
-from robustbench_nlp.plugins import recipes, tasks
+from robustbench_nlp.model.backbones import resolve_backbone
 from robustbench_nlp.recipes.base import TrainContext
+from robustbench_nlp.run.plugins import recipes, tasks
 
 RESULTS: dict[tuple[str, str], float] = {}
 

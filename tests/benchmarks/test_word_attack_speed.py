@@ -23,10 +23,11 @@ import time
 import pytest
 import torch
 
-from robustbench_nlp import resources
-from robustbench_nlp.attacks.word import DeepWordBug, TextFooler, example_seed
-from robustbench_nlp.backbones import resolve_backbone
-from robustbench_nlp.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.attacks.textattack import offline
+from robustbench_nlp.attacks.textattack.recipes import DeepWordBug, TextFooler, example_seed
+from robustbench_nlp.model.backbones import resolve_backbone
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.resources import layout as resources
 from robustbench_nlp.tasks.base import Example
 from robustbench_nlp.tasks.sentiment import SST2, EmbeddedSentiment
 from tests.conftest import SHARED_DATA
@@ -74,7 +75,7 @@ def victim() -> tuple[Classifier, list[Example]]:
 def stock_attack(name: str, wrapper, params: dict):
     from textattack.attack_recipes import DeepWordBugGao2018
 
-    from robustbench_nlp.attacks.ta_components import build_attack, quiet
+    from robustbench_nlp.attacks.textattack.components import build_attack, quiet
 
     with quiet():
         if name == "deepwordbug":
@@ -134,8 +135,8 @@ class RecordingEncoder:
 @pytest.mark.parametrize("attack", [DeepWordBug(), TextFooler()], ids=lambda a: a.builder)
 def test_word_attack_speed_against_stock_textattack(benchmark, victim, attack):
     model, rows = victim
-    resources.offline_textattack()
-    from robustbench_nlp.attacks.ta_components import (
+    offline.offline_textattack()
+    from robustbench_nlp.attacks.textattack.components import (
         MiniLMSentenceEncoder,
         Session,
         stock_model_wrapper,
@@ -193,7 +194,7 @@ def test_word_attack_speed_against_stock_textattack(benchmark, victim, attack):
 
 
 def summary(result) -> tuple:
-    from robustbench_nlp.attacks.ta_components import outcome
+    from robustbench_nlp.attacks.textattack.components import outcome
 
     status = outcome(result)
     text = result.perturbed_result.attacked_text.text if status == "successful" else None

@@ -1,0 +1,406 @@
+"""Word-level attacks through TextAttack, offline: DeepWordBug, PWWS, TextFooler, BAE, BERT-Attack
+and any other TextAttack recipe by name.
+
+Each suite entry builds the recipe as TextAttack's ``build()`` does (goal function + constraints
++ transformation + search, ``ta_components.build_attack``) with local resources in place of the
+downloads (``robustbench-nlp resources prepare``; see ``robustbench_nlp/resources/``), queries
+the classifier through a fast wrapper (dynamic padding, inference mode, batching, a query cache)
+and can shard the examples over worker processes. Every example is attacked from its own seed,
+so results do not depend on the number of workers or on the other examples.
+
+Example (a suite entry)::
+
+    - name: textfooler
+      params: {max_examples: 300, workers: 2}
+
+NLI pairs (premise, hypothesis) are attacked in the hypothesis only. Reported per cell (over the
+attacked examples): clean accuracy, accuracy under attack (main table), attack success rate over
+the originally correct examples, average queries (TextAttack's count) over the attacked ones,
+and over the successful ones the average fraction of words perturbed (of the attacked sentence)
+and the MiniLM cosine similarity between original and adversarial sentence; plus the counts of
+skipped (misclassified before the attack) and failed examples. The adversarial examples are
+written next to the record as ``<cell>.adv.jsonl``.
+
+TextAttack is imported only when an attack runs (never by ``robustbench-nlp list``). With
+``workers > 1`` the workers are spawned processes (fork is unsafe once torch has started its
+threads), so a Python script that runs such an attack needs the usual
+``if __name__ == "__main__":`` guard; the command line has it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field, field_validator
+
+from robustbench_nlp.attacks.base import Attack
+from robustbench_nlp.attacks.textattack.offline import offline_textattack
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.files import atomic_write_text
+from robustbench_nlp.core.hashing import stable_hash
+from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.model.classifier import Classifier
+from robustbench_nlp.resources.layout import RESOURCES_ENV, layout, require, resources_dir
+from robustbench_nlp.tasks.base import Example
+
+BASE_RESOURCES = ("stopwords", "wordnet", "textattack-cache")
+
+
+def example_seed(seed: int, key: str | int) -> int:
+    """The seed of one example: fixed by (cell seed, example id) alone."""
+    return int(stable_hash([seed, key], length=8), 16)
+
+
+#: What a word attack reports, computed from its per-example outcomes.
+WORD_METRICS = (
+    Metric("attack_accuracy", field="correct"),
+    Metric("clean_accuracy", "clean", table="detail", field="clean_correct"),
+    Metric(
+        "attack_success_rate",
+        "success rate",
+        table="detail",
+        higher_is_better=False,
+        field="fooled",
+        where="clean_correct",
+    ),
+    Metric(
+        "avg_queries",
+        "queries",
+        table="detail",
+        percent=False,
+        field="queries",
+        where="clean_correct",
+    ),
+    Metric(
+        "avg_perturbed_fraction",
+        "words perturbed %",
+        table="detail",
+        field="perturbed_fraction",
+        where="fooled",
+    ),
+    Metric(
+        "avg_similarity",
+        "similarity",
+        table="detail",
+        percent=False,
+        higher_is_better=False,
+        field="similarity",
+        where="fooled",
+    ),
+    Metric(
+        "skipped",
+        "skipped",
+        table="detail",
+        percent=False,
+        higher_is_better=False,
+        reduce="count",
+        where="!clean_correct",
+    ),
+    Metric("failed", "failed", table="detail", percent=False, reduce="count", where="correct"),
+    Metric("succeeded", "succeeded", table="hidden", percent=False, reduce="count", where="fooled"),
+    Metric(
+        "model_forwards_per_example",
+        "model forwards",
+        table="hidden",
+        percent=False,
+        field="forwards",
+    ),
+)
+#: How many examples are handed to the attack (and its workers) at a time, per worker.
+CHUNK_PER_WORKER = 8
+
+
+class WordAttack(Attack):
+    """Base of the TextAttack word-level attacks (one subclass per recipe)."""
+
+    #: The recipe ``components.build_attack`` builds ("textattack": any recipe by name).
+    builder: ClassVar[str] = ""
+    #: Resources (``resources.layout.check`` names) the recipe needs.
+    needs: ClassVar[tuple[str, ...]] = BASE_RESOURCES
+    metric_specs: ClassVar[tuple[Metric, ...]] = WORD_METRICS
+
+    batch_size: int = Field(64, ge=1, description="Model queries per forward pass.")
+    workers: int = Field(1, ge=1, description="Processes the examples are sharded across.")
+    query_budget: int | None = Field(None, gt=0, description="Most model queries per example.")
+
+    def resource_names(self) -> tuple[str, ...]:
+        return self.needs
+
+    def preflight(self, data_dir: Path | None, task) -> None:
+        require(*self.needs)
+
+    def batches(self, rows: list[Example]):
+        size = CHUNK_PER_WORKER * self.workers
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
+
+    def measure(self, model: Classifier, batch: list[Example], context: MeasureContext):
+        if "attacker" not in context.state:
+            require(*self.needs)
+            context.state["attacker"] = _Attacker(self, model)
+            context.state["rows"] = []
+        jobs = [(e.id, e, example_seed(context.seed, e.id)) for e in batch]
+        results = context.state["attacker"].attack(jobs)
+        self._add_similarity(results, batch, context)
+        context.state["rows"] += results
+        return outcome_fields(results)
+
+    def attack_examples(
+        self, model: Classifier, rows: list[Example], seed: int
+    ) -> tuple[list[dict], int]:
+        """Attack ``rows`` outside a cell (for augmentation and tests): one result row per
+        example, in order, and the model forwards it took. Same seeds as in a cell."""
+        require(*self.needs)
+        attacker = _Attacker(self, model.eval())
+        try:
+            results = attacker.attack([(e.id, e, example_seed(seed, e.id)) for e in rows])
+        finally:
+            attacker.close()
+        return results, sum(r.pop("forwards") for r in results)
+
+    def close(self, context: MeasureContext) -> None:
+        attacker = context.state.pop("attacker", None)
+        if attacker is not None:
+            attacker.close()
+
+    def export(self, outcomes, context: MeasureContext) -> list[str]:
+        """The adversarial examples, one JSON row per attacked example, beside the record."""
+        name = f"{context.artifact_prefix}.adv.jsonl"
+        rows = context.state.get("rows", [])
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        atomic_write_text(Path(context.artifact_dir) / name, text)
+        return [name]
+
+    def _add_similarity(self, results: list[dict], rows: list[Example], context) -> None:
+        done = [(r, e) for r, e in zip(results, rows, strict=True) if r["result"] == "successful"]
+        if not done:
+            return
+        if "similarity" not in context.state:
+            from robustbench_nlp.resources.similarity import MiniLMSimilarity
+
+            context.state["similarity"] = MiniLMSimilarity()
+        originals = [_attacked_column(e) for _, e in done]
+        scores = context.state["similarity"].cosine(originals, [r["adversarial"] for r, _ in done])
+        for (row, _), score in zip(done, scores.tolist(), strict=True):
+            row["similarity"] = round(score, 6)
+
+
+def outcome_fields(results: list[dict]) -> dict[str, list]:
+    """Per-example outcome fields from TextAttack result rows (``components.describe``)."""
+    fooled = [r["result"] == "successful" for r in results]
+    return {
+        "result": [r["result"] for r in results],
+        "clean_correct": [r["result"] != "skipped" for r in results],
+        "correct": [r["result"] == "failed" for r in results],
+        "fooled": fooled,
+        "queries": [r["queries"] for r in results],
+        "perturbed_fraction": [
+            r["perturbed_words"] / max(1, r["words"]) if f else None
+            for r, f in zip(results, fooled, strict=True)
+        ],
+        "similarity": [r.get("similarity") for r in results],
+        "adversarial": [r.get("adversarial") for r in results],
+        "forwards": [r.pop("forwards", None) for r in results],
+    }
+
+
+class _Attacker:
+    """The TextAttack session of one cell: built once, here or in spawned worker processes
+    (each with cores / workers torch threads), and fed example after example."""
+
+    def __init__(self, attack: WordAttack, model: Classifier) -> None:
+        self.workers = attack.workers
+        self.pool = None
+        if self.workers <= 1:
+            offline_textattack()
+            from robustbench_nlp.attacks.textattack.components import Session
+
+            self.session = Session(model, attack.builder, layout(), attack.params())
+        else:
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            init = (model, attack.builder, attack.params(), str(resources_dir()), threads)
+            spawn = torch.multiprocessing.get_context("spawn")  # fork is unsafe after torch
+            self.pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, init)
+
+    def attack(self, jobs: list) -> list[dict]:
+        """One result row per job, in job order (``forwards``: model forwards it took)."""
+        if self.pool is None:
+            rows = []
+            for job in jobs:
+                before = self.session.wrapper.forwarded
+                row = _attack_one(self.session, *job)
+                row["forwards"] = self.session.wrapper.forwarded - before
+                rows.append(row)
+            return rows
+        futures = [self.pool.submit(_work, *job) for job in jobs]
+        try:
+            results = [future.result() for future in futures]
+        except BaseException:
+            self.close()  # the first error ends the cell
+            raise
+        return [{**row, "forwards": count} for row, count in results]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+def _attacked_column(example: Example) -> str:
+    return example.text if example.pair is None else example.pair
+
+
+def _attack_one(session, key: str, row: Example, seed: int) -> dict:
+    try:
+        return session.run(key, row, seed)
+    except UserError:
+        raise
+    except Exception as error:
+        raise RuntimeError(f"example {key} ({row.text[:60]!r}): {error}") from error
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model, builder: str, params: dict, root: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    os.environ[RESOURCES_ENV] = root
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        offline_textattack()
+        from robustbench_nlp.attacks.textattack.components import Session
+
+        _WORKER["session"] = Session(model.eval(), builder, layout(), params)
+    except Exception as error:  # raised by the first task, so the parent sees the message
+        _WORKER["error"] = error
+    _WORKER["forwarded"] = 0
+
+
+def _work(key: str, row: Example, seed: int) -> tuple[dict, int]:
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    session = _WORKER["session"]
+    result = _attack_one(session, key, row, seed)
+    forwarded = session.wrapper.forwarded - _WORKER["forwarded"]
+    _WORKER["forwarded"] = session.wrapper.forwarded
+    return result, forwarded
+
+
+class DeepWordBug(WordAttack):
+    """DeepWordBug (Gao et al. 2018): character edits on the most important words.
+
+    Neighbouring-character swap, substitution, deletion and insertion; stopwords and already
+    edited words are left alone; at most ``max_edits`` Levenshtein edits in all; words ranked by
+    the score drop when each is replaced by [UNK], then edited greedily.
+    """
+
+    builder: ClassVar[str] = "deepwordbug"
+
+    use_all_transformations: bool = Field(
+        True, description="Swap, substitute, delete and insert characters (else substitute only)."
+    )
+    max_edits: int = Field(30, ge=1, description="Levenshtein budget over the whole text.")
+
+
+class PWWS(WordAttack):
+    """PWWS (Ren et al. 2019): WordNet synonyms ranked by probability-weighted word saliency.
+
+    Synonyms from English WordNet (no multilingual WordNet needed); stopwords are left alone;
+    words ranked by softmax([UNK] saliency) x best swap gain, then swapped greedily.
+    """
+
+    builder: ClassVar[str] = "pwws"
+
+
+class TextFooler(WordAttack):
+    """TextFooler (Jin et al. 2020): counter-fitted synonyms, POS and sentence-similarity checks.
+
+    Candidates: the ``max_candidates`` nearest neighbours in the counter-fitted MiniLM synonym
+    space, kept if their word cosine is at least ``min_cos_sim``, they share a WordNet part of
+    speech, and MiniLM finds the 15-word window around the swap similar enough to the previous
+    text; words ranked by the score drop when deleted, then swapped greedily.
+    """
+
+    builder: ClassVar[str] = "textfooler"
+    needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "synonyms", "similarity")
+
+    max_candidates: int = Field(50, ge=1, description="Nearest neighbours tried per word.")
+    min_cos_sim: float = Field(0.5, gt=-1, le=1, description="Least word-vector cosine of a swap.")
+    similarity_threshold: float | None = Field(
+        None, description="MiniLM cosine; default: USE's 0.8408 mapped on STS-B dev."
+    )
+
+
+class MaskedLMAttack(WordAttack):
+    """Base of the attacks whose candidates come from a masked language model (``mlm``).
+
+    There is no default: MiniLM has no masked-LM head, and a randomly initialised head would
+    propose random words, so a suite must name a model saved with its head.
+    """
+
+    mlm: str | None = Field(
+        None,
+        validate_default=True,
+        description="Masked LM saved with its head: a folder, or a hub id in the local cache.",
+    )
+
+    @field_validator("mlm")
+    @classmethod
+    def _mlm_given(cls, value: str | None) -> str | None:
+        if not value:
+            raise ValueError(
+                f"{cls.__name__} needs a masked language model: set mlm to a local folder (or "
+                "hub id) of a model saved with its masked-LM head"
+            )
+        return value
+
+
+class BAE(MaskedLMAttack):
+    """BAE-R (Garg & Ramakrishnan 2020): masked-LM replacements; needs ``mlm``.
+
+    Each word is masked and the ``max_candidates`` most likely tokens proposed; kept if they
+    share a WordNet part of speech and MiniLM finds the 15-word window similar enough to the
+    original; words ranked by deletion, then swapped greedily.
+    """
+
+    builder: ClassVar[str] = "bae"
+    needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "similarity")
+
+    max_candidates: int = Field(50, ge=1)
+    similarity_threshold: float | None = Field(
+        None, description="MiniLM cosine; default: USE's 0.9363 mapped on STS-B dev."
+    )
+
+
+class BERTAttack(MaskedLMAttack):
+    """BERT-Attack (Li et al. 2020): sub-word masked-LM replacements; needs ``mlm``.
+
+    Candidates from the masked LM's top ``max_candidates`` predictions per sub-word of the
+    unmasked text; at most ``max_percent`` of the words changed; MiniLM similarity to the
+    original at least the threshold; words ranked by [UNK] replacement, then swapped greedily.
+    """
+
+    builder: ClassVar[str] = "bert_attack"
+    needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "similarity")
+
+    max_candidates: int = Field(8, ge=1)
+    max_percent: float = Field(0.4, gt=0, le=1, description="Most words perturbed (fraction).")
+    similarity_threshold: float | None = Field(
+        None, description="MiniLM cosine; default: USE's 0.2 mapped on STS-B dev."
+    )
+
+
+class TextAttackRecipe(WordAttack):
+    """Any TextAttack recipe by name (``recipe``), with the offline substitutes patched in."""
+
+    builder: ClassVar[str] = "textattack"
+    needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "synonyms", "similarity")
+
+    recipe: str = Field(description="TextAttack recipe: class, module or command-line name.")
+    mlm: str | None = Field(None, description="Masked LM for recipes that need one.")

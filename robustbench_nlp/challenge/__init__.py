@@ -1,1 +1,0 @@
-"""Challenge sets: diagnostic NLI evaluation data (HANS and a HANS-style generator)."""

@@ -1,0 +1,1 @@
+"""Evaluations: a trained model scored on a fixed set (clean, another task, ANLI, HANS, STS)."""

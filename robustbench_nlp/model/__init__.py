@@ -1,0 +1,1 @@
+"""Models: the classifier every recipe trains and every attack queries, backbones, checkpoints."""

@@ -1,0 +1,69 @@
+"""Trained classifiers on disk: safetensors weights + the config needed to rebuild them.
+
+A checkpoint is keyed by the hash of (recipe name and every parameter, task and its parameters,
+backbone, seed); asking for the same key again loads it instead of training. Writes go to a
+temporary folder renamed into place, so a killed run never leaves a half checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from robustbench_nlp.core.files import publish_folder
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+
+CACHE_ENV = "RBNLP_CACHE_DIR"
+
+
+def default_checkpoint_dir() -> Path:
+    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "robustbench-nlp"
+    return Path(root) / "checkpoints"
+
+
+class CheckpointStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def exists(self, key: str) -> bool:
+        return (self.path(key) / "model.safetensors").is_file()
+
+    def save(self, key: str, classifier: Classifier, meta: dict[str, Any]) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
+        try:
+            state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
+            save_file(state, staging / "model.safetensors")
+            classifier.encoder.config.save_pretrained(staging / "encoder")
+            classifier.tokenizer.save_pretrained(staging / "tokenizer")
+            (staging / "classifier.json").write_text(
+                json.dumps(classifier.spec.to_dict(), indent=2)
+            )
+            (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+            # A concurrent writer may have published the same key: keep theirs.
+            publish_folder(staging, self.path(key), lambda: self.exists(key))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self.path(key)
+
+    def load(self, key: str, device: str = "cpu") -> Classifier:
+        folder = self.path(key)
+        spec = ClassifierSpec(**json.loads((folder / "classifier.json").read_text()))
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder / "encoder"))
+        classifier = Classifier(encoder, AutoTokenizer.from_pretrained(folder / "tokenizer"), spec)
+        classifier.load_state_dict(load_file(folder / "model.safetensors"))
+        return classifier.to(device).eval()
+
+    def meta(self, key: str) -> dict[str, Any]:
+        return json.loads((self.path(key) / "meta.json").read_text())

@@ -1,0 +1,1 @@
+"""Rendering: leaderboards from records alone (no plugin code, no models)."""

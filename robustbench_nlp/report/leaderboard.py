@@ -1,0 +1,361 @@
+"""The leaderboard: a pure render of a results folder into Markdown, CSV and JSON.
+
+It reads ``suite.json`` and the records of the cells it lists and nothing else (no plugin code,
+no models), so ``robustbench-nlp leaderboard RESULTS`` re-renders a committed board byte for byte.
+Rows are recipes (each sweep setting its own row); main columns are clean accuracy and the robust
+accuracy of every attack, as mean ± std over seeds; rows are ranked by the mean of the robust
+columns (RobustBench's "robust accuracy" ranking), ties broken by clean accuracy. An attack's
+``detail`` columns form its own table; ``detail:<name>`` columns a further table titled <name>
+(HANS per subcase). A table wider than ``WIDE_TABLE`` columns is transposed (one row per column).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from robustbench_nlp.core.files import atomic_write_text
+from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.run.store import Record, ResultsStore
+
+#: Detail tables with more columns than this are shown transposed: recipes become the columns.
+WIDE_TABLE = 8
+
+
+@dataclass(frozen=True)
+class ColumnId:
+    attack: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric as the board shows it: its record's declaration under a composed title."""
+
+    key: str
+    label: str
+    table: str
+    percent: bool
+    higher_is_better: bool
+    role: str
+
+
+def column_title(record: Record, metric: Metric) -> str:
+    """The title of a metric's column: the attack's label, followed in the main table by the
+    metric's own label ("PGD ε=0.1"); the metric's label alone in a detail table, or when the
+    suite left the attack under its plugin name ("STS12" for ``sts``)."""
+    if metric.title is not None:
+        return metric.title
+    label, own = record.attack.label, metric.label
+    if metric.table != "main":
+        return own or label
+    if not own:
+        return label
+    return own if label == record.attack.name else f"{label} {own}"
+
+
+def shown(record: Record, metric: Metric) -> Column:
+    return Column(
+        metric.key,
+        column_title(record, metric),
+        metric.table,
+        metric.percent,
+        metric.higher_is_better,
+        metric.role,
+    )
+
+
+@dataclass
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+
+def _stat(values: list[float]) -> Stat:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Stat(statistics.fmean(values), std, len(values))
+
+
+def _mean_robust_note(board: Board, averaged: list[ColumnId]) -> str:
+    """Say which main columns the "Mean robust" score leaves out, so a reader can recompute it."""
+    left_out = [
+        col.label
+        for cid, col in board.columns("main")
+        if col.role != "clean" and cid not in averaged
+    ]
+    note = "mean of the columns after clean"
+    verb = "measures" if len(left_out) == 1 else "measure"
+    return f"{note}, except {', '.join(left_out)}, which {verb} no attack" if left_out else note
+
+
+def _fmt(stat: Stat | None, column: Column) -> str:
+    if stat is None:
+        return "—"
+    scale, digits = (100.0, 1) if column.percent else (1.0, 2)
+    if not column.percent and stat.n == 1 and float(stat.mean).is_integer():
+        digits = 0  # a count (skipped, failed) from one seed
+    text = f"{stat.mean * scale:.{digits}f}"
+    return f"{text} ± {stat.std * scale:.{digits}f}" if stat.n > 1 else text
+
+
+@dataclass
+class Board:
+    manifest: dict[str, Any]
+    records: list[Record]
+    missing: list[str]
+
+    def columns(self, table: str) -> list[tuple[ColumnId, Column]]:
+        seen: dict[ColumnId, Column] = {}
+        order = {a["label"]: i for i, a in enumerate(self.manifest["attacks"])}
+        for record in sorted(self.ok, key=lambda r: order.get(r.attack.label, 99)):
+            for metric in record.columns:
+                if metric.table == table:
+                    seen.setdefault(
+                        ColumnId(record.attack.label, metric.key), shown(record, metric)
+                    )
+        return list(seen.items())
+
+    def clean_column(self) -> ColumnId | None:
+        """The main column declared as the board's clean accuracy (the first, if several)."""
+        return next((cid for cid, col in self.columns("main") if col.role == "clean"), None)
+
+    def detail_tables(self) -> list[str]:
+        """``detail`` first, then every ``detail:<name>`` table in order of appearance."""
+        tables = dict.fromkeys(c.table for r in self.ok for c in r.columns)
+        named = [t for t in tables if t == "detail" or t.startswith("detail:")]
+        return sorted(named, key=lambda t: t != "detail")
+
+    def all_columns(self) -> list[tuple[ColumnId, Column]]:
+        """Main columns, then every detail table's (for CSV and JSON)."""
+        return self.columns("main") + [c for t in self.detail_tables() for c in self.columns(t)]
+
+    @property
+    def ok(self) -> list[Record]:
+        return [r for r in self.records if r.status == "ok"]
+
+    @property
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.status == "failed"]
+
+    def stats(self) -> dict[str, dict[ColumnId, Stat]]:
+        values: dict[str, dict[ColumnId, list[float]]] = {}
+        for record in self.ok:
+            row = values.setdefault(record.recipe.label, {})
+            for column in record.columns:
+                if column.key in record.metrics:
+                    cid = ColumnId(record.attack.label, column.key)
+                    row.setdefault(cid, []).append(record.metrics[column.key])
+        return {recipe: {c: _stat(v) for c, v in row.items()} for recipe, row in values.items()}
+
+    def rank_columns(self) -> tuple[list[ColumnId], str | None]:
+        """The columns whose mean ranks the rows, and the name of an extra score column (None
+        when a column of role ``score`` is itself the score, e.g. the STS average)."""
+        main = self.columns("main")
+        flagged = [cid for cid, col in main if col.role == "score"]
+        if flagged:
+            return flagged, None
+        robust = [cid for cid, col in main if col.role == "robust"]
+        return robust, ("Mean robust" if robust else None)
+
+    def ranked(self) -> list[tuple[str, float | None, float | None]]:
+        """(recipe label, ranking score, clean) in rank order."""
+        stats = self.stats()
+        robust, _ = self.rank_columns()
+        clean_id = self.clean_column()
+        rows = []
+        for recipe in (r["label"] for r in self.manifest["recipes"]):
+            row = stats.get(recipe, {})
+            clean = row.get(clean_id) if clean_id else None
+            scores = [row[c].mean for c in robust if c in row]
+            score = statistics.fmean(scores) if scores and len(scores) == len(robust) else None
+            rows.append((recipe, score, clean.mean if clean else None))
+        return sorted(rows, key=lambda r: (r[1] is None, -(r[1] or 0), -(r[2] or 0)))
+
+
+def load_board(results: Path) -> Board:
+    store = ResultsStore(results)
+    manifest = store.manifest()
+    records, missing = [], []
+    for cell_id in manifest["cells"]:
+        record = store.load(cell_id)
+        if record is None:
+            missing.append(cell_id)
+        else:
+            records.append(record)
+    return Board(manifest, records, missing)
+
+
+def _table(rows: list[list[Any]], headers: list[str], align: tuple[str, ...]) -> str:
+    """A GitHub table of pre-formatted strings (no number re-parsing), numbers right-aligned."""
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True, colalign=align)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()) or "(defaults)"
+
+
+def render_markdown(board: Board) -> str:
+    m = board.manifest
+    stats = board.stats()
+    main = board.columns("main")
+    lines = [f"# Leaderboard: {m['suite']}", ""]
+    if m.get("description"):
+        lines += [m["description"].strip(), ""]
+    rank_by, score_column = board.rank_columns()
+    labels = {cid: col.label for cid, col in main}
+    order = (
+        f"ranked by {score_column.lower()} ({_mean_robust_note(board, rank_by)})"
+        if score_column
+        else f"ranked by {', '.join(labels[c] for c in rank_by)}"
+        if rank_by
+        else "ranked by clean accuracy"
+    )
+    lines += [
+        f"Task `{m['task']['name']}`, backbone `{m['backbone']}`, seeds {m['seeds']}. "
+        f"Scores in % (x100), mean ± std over seeds; {order}.",
+        "",
+    ]
+    has_robust = score_column is not None
+    headers = ["Rank", "Recipe", "Seeds"] + [c.label for _, c in main]
+    if has_robust:
+        headers.append(score_column)
+    table = []
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        seeds = max((s.n for s in row.values()), default=0)
+        cells = [_fmt(row.get(cid), col) for cid, col in main]
+        line = [rank, recipe, seeds, *cells]
+        if has_robust:
+            line.append("—" if score is None else f"{score * 100:.1f}")
+        table.append(line)
+    align = ("right", "left") + ("right",) * (len(headers) - 2)
+    lines += [_table(table, headers, align), ""]
+
+    recipes = [recipe for recipe, _, _ in board.ranked()]
+    for attack in m["attacks"]:
+        for table_name in board.detail_tables():
+            detail = [
+                (cid, col)
+                for cid, col in board.columns(table_name)
+                if cid.attack == attack["label"]
+            ]
+            if not detail:
+                continue
+            title = "details" if table_name == "detail" else table_name.partition(":")[2]
+            lines += [f"## {attack['label']}: {title}", ""]
+            cells = [[_fmt(stats.get(r, {}).get(cid), col) for cid, col in detail] for r in recipes]
+            if len(detail) > WIDE_TABLE:
+                headers = ["", *recipes]
+                by_column = zip(*cells, strict=True) if cells else [[] for _ in detail]
+                rows = [[c.label, *v] for (_, c), v in zip(detail, by_column, strict=True)]
+            else:
+                headers = ["Recipe", *[c.label for _, c in detail]]
+                rows = [[recipe, *line] for recipe, line in zip(recipes, cells, strict=True)]
+            lines += [_table(rows, headers, ("left",) + ("right",) * (len(headers) - 1)), ""]
+
+    lines += [
+        "## Settings",
+        "",
+        f"- suite file: `{m['source']}`",
+        f"- task: `{m['task']['name']}` ({_params(m['task']['params'])})",
+    ]
+    lines += [
+        f"- recipe `{r['label']}` = `{r['name']}` ({_params(r['params'])})" for r in m["recipes"]
+    ]
+    lines += [
+        f"- attack `{a['label']}` = `{a['name']}` ({_params(a['params'])})" for a in m["attacks"]
+    ]
+    examples = sorted({(r.attack.label, r.n_examples) for r in board.ok})
+    if examples:
+        lines.append("- examples evaluated: " + ", ".join(f"{a} {n}" for a, n in examples))
+    sources = sorted({r.task_source for r in board.records})
+    lines.append(f"- data: {', '.join(sources) or '—'}")
+    trained = {r.checkpoint: r.timings.get("train_seconds", 0.0) for r in board.ok}
+    attack = [r.timings.get("attack_seconds", 0.0) for r in board.ok]
+    lines.append(
+        f"- compute: {sum(trained.values()):.0f} s training ({len(trained)} models), "
+        f"{sum(attack):.0f} s evaluation ({len(board.ok)} cells)"
+    )
+    versions = sorted(
+        {f"{k} {v}" for r in board.ok for k, v in r.versions.items() if k != "platform"}
+    )
+    if versions:
+        lines.append(f"- versions: {', '.join(versions)}")
+    if board.missing or board.failed:
+        lines += ["", "## Incomplete", ""]
+        lines += [f"- missing (not run yet): `{c}`" for c in board.missing]
+        lines += [
+            f"- failed: `{r.cell_id}`: {(r.error or '').splitlines()[-1]}" for r in board.failed
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(board: Board) -> str:
+    stats = board.stats()
+    columns = board.all_columns()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["rank", "recipe"]
+    for cid, _ in columns:
+        header += [
+            f"{cid.attack}:{cid.key}:mean",
+            f"{cid.attack}:{cid.key}:std",
+            f"{cid.attack}:{cid.key}:n",
+        ]
+    writer.writerow(header)
+    for rank, (recipe, _, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        line: list[Any] = [rank, recipe]
+        for cid, _ in columns:
+            stat = row.get(cid)
+            line += ["", "", 0] if stat is None else [f"{stat.mean:.6f}", f"{stat.std:.6f}", stat.n]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def render_json(board: Board) -> str:
+    stats = board.stats()
+    columns = board.all_columns()
+    rows = []
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        rows.append(
+            {
+                "rank": rank,
+                "recipe": recipe,
+                "mean_robust_accuracy": score,
+                "metrics": {
+                    f"{cid.attack}:{cid.key}": vars(row[cid]) for cid, _ in columns if cid in row
+                },
+            }
+        )
+    payload = {
+        "suite": board.manifest["suite"],
+        "settings": {k: v for k, v in board.manifest.items() if k != "cells"},
+        "columns": [{"attack": cid.attack, **asdict(col)} for cid, col in columns],
+        "rows": rows,
+        "missing_cells": board.missing,
+        "failed_cells": [r.cell_id for r in board.failed],
+    }
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def write_leaderboard(results: Path, out: Path | None = None) -> list[Path]:
+    """Render ``results`` into ``<out>.md/.csv/.json`` (default: beside the results folder)."""
+    results = Path(results)
+    board = load_board(results)
+    base = Path(out) if out else results.parent / results.name
+    written = []
+    for suffix, render in ((".md", render_markdown), (".csv", render_csv), (".json", render_json)):
+        path = base.parent / (base.name + suffix)
+        atomic_write_text(path, render(board))
+        written.append(path)
+    return written
