@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 from robustbench_nlp.model.backbones import resolve_backbone  # noqa: E402
 from robustbench_nlp.model.classifier import Classifier, ClassifierSpec  # noqa: E402
 from robustbench_nlp.tasks.base import Example  # noqa: E402
+from tests.helpers import missing  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -53,5 +54,5 @@ def sentences():
 @pytest.fixture
 def shared_data():
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is not present")
+        missing(f"real data folder {SHARED_DATA} is not present")
     return SHARED_DATA

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
+
+STRICT_ENV = "RBNLP_STRICT"
+
+
+def missing(reason: str) -> None:
+    """Skip a test whose resource or data folder is missing, except in CI: with
+    ``RBNLP_STRICT=1`` (set by ``.ci/run``) a missing resource fails the test instead, so a
+    green CI cannot hide tests that never ran."""
+    if os.environ.get(STRICT_ENV) == "1":
+        pytest.fail(f"{reason} (a failure, not a skip: {STRICT_ENV}=1)")
+    pytest.skip(reason)
 
 
 class Always:

@@ -15,7 +15,7 @@ from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.evaluations.anli import ANLI
 from robustbench_nlp.evaluations.eval_task import EvalTask
 from robustbench_nlp.measure.base import MeasureContext, select_examples
-from robustbench_nlp.run.plugins import attacks, tasks
+from robustbench_nlp.run.plugins import tasks
 from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example
 from robustbench_nlp.tasks.nli import (
@@ -362,8 +362,6 @@ output: {tmp_path / "out"}
 
 
 def test_nli_suite_file_validates_with_every_plugin():
-    if "deepwordbug" not in attacks:
-        pytest.skip("the deepwordbug attack is not registered yet")
     suite = load_suite(REPO / "suites" / "nli.yaml")
     assert suite.task.plugin_name == "snli_sick"
     assert [v.plugin.plugin_name for v in suite.recipes] == [

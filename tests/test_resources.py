@@ -15,6 +15,7 @@ from robustbench_nlp.resources.counterfit import (
     nearest_neighbours,
     whole_words,
 )
+from tests.helpers import missing
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_stopwords_are_nltk_english():
 @pytest.mark.filterwarnings("ignore:The multilingual functions:UserWarning")
 def test_wordnet_is_copied_and_readable_by_nltk(tmp_path, monkeypatch):
     if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
-        pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
+        missing("WordNet is not installed: apt-get install -y wordnet-base wordnet-sense-index")
     import nltk
     from nltk.corpus.reader import WordListCorpusReader
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -84,7 +85,7 @@ def test_resources_check_command_fails_until_prepared(empty_resources, capsys):
 
 def test_prepare_without_a_data_folder_is_a_user_error(empty_resources, capsys):
     if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
-        pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
+        missing("WordNet is not installed: apt-get install -y wordnet-base wordnet-sense-index")
     assert main(["resources", "prepare"]) == 2
     assert "needs the data folder: pass --data-dir" in capsys.readouterr().err
     statuses = {s.name: s.ok for s in resources.check()}
@@ -134,7 +135,7 @@ def test_counter_fitted_space_keeps_antonyms_apart(shared_data, tmp_path):
 
 def test_prepare_without_data_builds_the_rest_and_says_what_it_left_out(empty_resources, capsys):
     if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
-        pytest.skip("apt-get install -y wordnet-base wordnet-sense-index")
+        missing("WordNet is not installed: apt-get install -y wordnet-base wordnet-sense-index")
     assert main(["resources", "prepare", "--without-data"]) == 0
     out = capsys.readouterr().out
     assert "synonyms: not built (needs the data folder" in out

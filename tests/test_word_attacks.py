@@ -35,6 +35,7 @@ from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example, TaskData
 from robustbench_nlp.tasks.sentiment import EmbeddedSentiment
 from tests.conftest import make_classifier
+from tests.helpers import missing as skip_or_fail
 
 TEXTS = [
     "a gripping , beautifully acted film",
@@ -49,7 +50,7 @@ TEXTS = [
 def need(*names: str) -> None:
     missing = [s.name for s in resources.check() if s.name in names and not s.ok]
     if missing:
-        pytest.skip(f"offline resources missing ({', '.join(missing)}): run `{resources.PREPARE}`")
+        skip_or_fail(f"offline resources missing ({', '.join(missing)}): run `{resources.PREPARE}`")
 
 
 @pytest.fixture

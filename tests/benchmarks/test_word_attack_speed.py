@@ -31,6 +31,7 @@ from robustbench_nlp.resources import layout as resources
 from robustbench_nlp.tasks.base import Example
 from robustbench_nlp.tasks.sentiment import SST2, EmbeddedSentiment
 from tests.conftest import SHARED_DATA
+from tests.helpers import missing as skip_or_fail
 
 EXAMPLES = int(os.environ.get("RBNLP_BENCH_EXAMPLES", "10"))
 THREADS = int(os.environ.get("RBNLP_BENCH_THREADS", "1"))
@@ -40,7 +41,7 @@ THREADS = int(os.environ.get("RBNLP_BENCH_THREADS", "1"))
 def victim() -> tuple[Classifier, list[Example]]:
     missing = [s.name for s in resources.check() if not s.ok]
     if missing:
-        pytest.skip(f"offline resources missing ({', '.join(missing)}): {resources.PREPARE}")
+        skip_or_fail(f"offline resources missing ({', '.join(missing)}): {resources.PREPARE}")
     torch.set_num_threads(THREADS)
     if SHARED_DATA.is_dir():
         data = SST2(train_size=2000).load(SHARED_DATA)

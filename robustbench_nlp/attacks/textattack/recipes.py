@@ -112,6 +112,8 @@ WORD_METRICS = (
         field="forwards",
     ),
 )
+#: TextAttack outcomes that leave the model right: the search failed, or ran out of queries.
+STILL_RIGHT = ("failed", "maximumqueriesexhausted")
 #: How many examples are handed to the attack (and its workers) at a time, per worker.
 CHUNK_PER_WORKER = 8
 
@@ -197,7 +199,7 @@ def outcome_fields(results: list[dict]) -> dict[str, list]:
     return {
         "result": [r["result"] for r in results],
         "clean_correct": [r["result"] != "skipped" for r in results],
-        "correct": [r["result"] == "failed" for r in results],
+        "correct": [r["result"] in STILL_RIGHT for r in results],
         "fooled": fooled,
         "queries": [r["queries"] for r in results],
         "perturbed_fraction": [
@@ -349,6 +351,16 @@ class MaskedLMAttack(WordAttack):
         validate_default=True,
         description="Masked LM saved with its head: a folder, or a hub id in the local cache.",
     )
+
+    def preflight(self, data_dir: Path | None, task) -> None:
+        super().preflight(data_dir, task)
+        path = Path(self.mlm or "").expanduser()
+        looks_local = path.exists() or self.mlm.startswith((".", "/", "~")) or "\\" in self.mlm
+        if looks_local and not (path / "config.json").is_file():
+            raise UserError(
+                f"attack {self.plugin_name}: mlm {self.mlm}: no model folder there (no "
+                "config.json); give a folder saved with save_pretrained, with its masked-LM head."
+            )
 
     @field_validator("mlm")
     @classmethod
