@@ -95,6 +95,9 @@ def _by_seed(row: Mapping[Hashable, Vector] | Sequence[Vector]) -> list[np.ndarr
     items = list(row.items()) if isinstance(row, Mapping) else list(enumerate(row))
     if not items:
         raise ValueError("no seeds")
+    for seed, vector in items:
+        if not isinstance(vector, (Sequence, Mapping, np.ndarray)) or isinstance(vector, str):
+            raise ValueError(f"seed {seed}: a row maps each seed to a vector, got {vector!r}")
     return [_binary(vector, f"seed {seed}") for seed, vector in items]
 
 
@@ -429,7 +432,7 @@ def query_budget_curve(
     curve: dict[Budget, float] = {}
     for budget in [*steps, math.inf]:
         wrong = skipped | (fooled & (fooled_at <= budget))
-        curve["all" if budget == math.inf else int(budget)] = float(1 - wrong.mean())
+        curve["all" if budget == math.inf else int(budget)] = float((~wrong).mean())
     return curve
 
 
