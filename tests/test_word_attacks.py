@@ -112,16 +112,18 @@ def test_fast_wrapper_gives_the_stock_wrapper_results(attack, tiny_classifier, r
     from textattack.shared.utils import set_seed
 
     from robustbench_nlp.attacks.textattack import components as ta
+    from tests import textattack_reference as reference
 
     outcomes = []
-    for wrapper in (ta.FastModelWrapper(tiny_classifier), ta.stock_model_wrapper(tiny_classifier)):
+    stock = reference.stock_model_wrapper(tiny_classifier)
+    for wrapper in (ta.FastModelWrapper(tiny_classifier), stock):
         with ta.quiet():
             built = ta.build_attack(attack.builder, wrapper, resources.layout(), attack.params())
         results = []
         for index, row in enumerate(rows):
             set_seed(example_seed(0, index))
             result = built.attack(ta.to_attacked_text(row), row.label)
-            results.append((*ta.comparable(result), result.perturbed_result.num_queries))
+            results.append((*reference.comparable(result), result.perturbed_result.num_queries))
         outcomes.append(results)
     ours, stock = outcomes
     assert ours == stock
@@ -203,7 +205,10 @@ def test_nli_pairs_are_attacked_in_the_hypothesis_only(tiny_backbone):
     premise = "A man is playing a guitar on the stage."
     row = Example(premise, 0, "A person is performing music for a crowd.")
     row = Example(row.text, int(model.predict_proba([row]).argmax()), row.pair)  # not skipped
-    session = Session(model, "deepwordbug", resources.layout(), DeepWordBug().params(), True)
+    from tests import textattack_reference as reference
+
+    with reference.recording():
+        session = Session(model, "deepwordbug", resources.layout(), DeepWordBug().params())
     described = session.run(0, row, seed=1)
     queried = [e for batch in session.wrapper.batches for e in batch]
     assert len(queried) > 1

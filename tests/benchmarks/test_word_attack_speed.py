@@ -137,18 +137,16 @@ class RecordingEncoder:
 def test_word_attack_speed_against_stock_textattack(benchmark, victim, attack):
     model, rows = victim
     offline.offline_textattack()
-    from robustbench_nlp.attacks.textattack.components import (
-        MiniLMSentenceEncoder,
-        Session,
-        stock_model_wrapper,
-    )
+    from robustbench_nlp.attacks.textattack.components import MiniLMSentenceEncoder, Session
+    from tests import textattack_reference as reference
 
-    stock = stock_attack(attack.builder, stock_model_wrapper(model), attack.params())
+    stock = stock_attack(attack.builder, reference.stock_model_wrapper(model), attack.params())
     started = time.perf_counter()
     stock_results = run_stock(stock, rows, seed=0)
     stock_seconds = time.perf_counter() - started
 
-    session = Session(model, attack.builder, resources.layout(), attack.params(), record=True)
+    with reference.recording():
+        session = Session(model, attack.builder, resources.layout(), attack.params())
     encoders = [
         RecordingEncoder(c.model)
         for c in session.attack.constraints

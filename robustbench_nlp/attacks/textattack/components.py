@@ -19,7 +19,6 @@ needs the prepared resources.
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
 import inspect
 import logging
@@ -43,7 +42,7 @@ from textattack.constraints.pre_transformation import (
 from textattack.constraints.semantics import WordEmbeddingDistance
 from textattack.constraints.semantics.sentence_encoders import SentenceEncoder
 from textattack.goal_functions import TargetedClassification, UntargetedClassification
-from textattack.models.wrappers import HuggingFaceModelWrapper, ModelWrapper
+from textattack.models.wrappers import ModelWrapper
 from textattack.search_methods import GreedyWordSwapWIR
 from textattack.shared import AttackedText, WordEmbedding
 from textattack.shared import logger as textattack_logger
@@ -58,7 +57,6 @@ from textattack.transformations import (
     WordSwapRandomCharacterSubstitution,
     WordSwapWordNet,
 )
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.model.backbones import hub_offline
@@ -114,15 +112,13 @@ class FastModelWrapper(ModelWrapper):
 
     Each call tokenises its inputs once, drops the rows whose token ids are already cached
     (across the whole attack), and runs the rest in eval / inference mode in batches of
-    ``batch_size``, each padded to its own longest row. ``record`` keeps the batches that reached
-    the model (for timing the model alone); ``forwarded`` counts them.
+    ``batch_size``, each padded to its own longest row; ``forwarded`` counts the rows that
+    reached the model.
     """
 
-    def __init__(self, model: Classifier, batch_size: int = 64, record: bool = False) -> None:
+    def __init__(self, model: Classifier, batch_size: int = 64) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.record = record
-        self.batches: list[list[Example]] = []
         self.forwarded = 0
         self._cache: dict[tuple, torch.Tensor] = {}
 
@@ -147,52 +143,16 @@ class FastModelWrapper(ModelWrapper):
                 rows = torch.tensor([row for _, row in chunk], device=batch["input_ids"].device)
                 width = max(lengths[row] for _, row in chunk) if right_padded else None
                 inputs = {name: value[rows, :width] for name, value in batch.items()}
-                if self.record:
-                    self.batches.append([examples[row] for _, row in chunk])
-                probs = torch.softmax(self.model(inputs).float(), dim=-1).cpu()
+                probs = self.forward(inputs, [examples[row] for _, row in chunk])
                 for (key, _), row_probs in zip(chunk, probs, strict=True):
                     self._cache[key] = row_probs
             self.forwarded += len(pending)
             self.model.train(was_training)
         return torch.stack([self._cache[key] for key in keys])
 
-
-class ClassifierForSequenceClassification(transformers.PreTrainedModel):
-    """Our ``Classifier`` behind the ``transformers`` interface that TextAttack's stock
-    ``HuggingFaceModelWrapper`` requires (the reference of tests and benchmarks)."""
-
-    _supports_sdpa = True  # attention happens inside the wrapped encoder, configured there
-
-    def __init__(self, classifier: Classifier) -> None:
-        super().__init__(copy.deepcopy(classifier.encoder.config))  # never touch the encoder's
-        self.classifier = classifier
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **_):
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        batch = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "perturb_mask": attention_mask.bool(),
-        }
-        return SequenceClassifierOutput(logits=self.classifier(batch))
-
-
-def stock_model_wrapper(model: Classifier) -> HuggingFaceModelWrapper:
-    """TextAttack's own wrapper around ``model``: every query padded to the tokenizer's
-    ``model_max_length`` (512 for MiniLM), capped at the encoder's position limit."""
-    if model.spec.template is not None:
-        raise UserError("the stock HuggingFaceModelWrapper cannot fill prompt templates.")
-    tokenizer = model.tokenizer
-    limit = getattr(model.encoder.config, "max_position_embeddings", tokenizer.model_max_length)
-    if tokenizer.model_max_length > limit:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            tokenizer.name_or_path, model_max_length=limit
-        )
-    return HuggingFaceModelWrapper(ClassifierForSequenceClassification(model.eval()), tokenizer)
+    def forward(self, inputs: dict[str, torch.Tensor], examples: list[Example]) -> torch.Tensor:
+        """Probabilities of one padded batch (``examples`` are its rows, for subclasses)."""
+        return torch.softmax(self.model(inputs).float(), dim=-1).cpu()
 
 
 # -- offline substitutes ----------------------------------------------------------------------
@@ -596,10 +556,8 @@ def outcome(result) -> str:
 class Session:
     """An attack built once and run example by example, each from its own seed."""
 
-    def __init__(
-        self, model: Classifier, name: str, where: Layout, params: dict, record: bool = False
-    ) -> None:
-        self.wrapper = FastModelWrapper(model, params["batch_size"], record=record)
+    def __init__(self, model: Classifier, name: str, where: Layout, params: dict) -> None:
+        self.wrapper = FastModelWrapper(model, params["batch_size"])
         with quiet(), hub_offline():
             if name == "textattack":
                 self.attack = build_any_recipe(params["recipe"], self.wrapper, where, params)
@@ -647,8 +605,3 @@ def describe(key: str | int, example: Example, result) -> dict:
 def _columns(text: AttackedText) -> tuple[str, ...]:
     value = text.tokenizer_input
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def comparable(result) -> tuple:
-    """What must agree between two runs of one attack: outcome, adversarial text, queries."""
-    return (outcome(result), result.perturbed_result.attacked_text.text)
