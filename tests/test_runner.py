@@ -18,6 +18,7 @@ from robustbench_nlp.report.leaderboard import write_leaderboard
 from robustbench_nlp.run.runner import Runner, plan, preflight
 from robustbench_nlp.run.store import ResultsStore
 from robustbench_nlp.run.suite import load_suite
+from tests.conftest import TINY_RECIPE, TINY_TASK
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,9 +64,9 @@ def suite_text(
     return f"""\
 name: tiny
 backbone: tiny
-task: {{name: embedded, params: {{train_size: 16, eval_size: 8}}}}
+task: {TINY_TASK}
 recipes:
-  - {{name: baseline, params: {{max_steps: 2, batch_size: 4}}}}
+  - {TINY_RECIPE}
 attacks:
 {attacks}
 seeds: {seeds}
@@ -82,7 +83,8 @@ def counting_plugin(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def setup(tmp_path, counting_plugin):
+def setup(tmp_path, counting_plugin, warm_cache):
+    """A suite of the counting plugin on the session's trained tiny baseline."""
     return lambda **kwargs: _setup(tmp_path, counting_plugin, **kwargs)
 
 
@@ -107,6 +109,7 @@ def test_rerun_skips_finished_cells_and_reuses_the_checkpoint(tmp_path, capsys, 
     first = records(tmp_path / "out")
     assert len(first) == 4  # clean + 3 attacks
     assert all(r["status"] == "ok" for r in first.values())
+    assert all(r["checkpoint_reused"] for r in first.values())  # the session's tiny baseline
     assert log.read_text().count("done") == 3
     capsys.readouterr()
 
