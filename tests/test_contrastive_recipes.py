@@ -43,8 +43,8 @@ def capture(monkeypatch, module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Record (gradient, delta) of every ``fgm_delta`` call made by ``module``."""
     calls = []
 
-    def recording(grad, mask, eps):
-        delta = fgm_delta(grad, mask, eps)
+    def recording(grad, mask, eps, *scope):
+        delta = fgm_delta(grad, mask, eps, *scope)
         calls.append((grad.detach().clone(), delta))
         return delta
 
@@ -106,7 +106,7 @@ def test_scal_loss_is_the_sum_of_its_three_hand_computed_parts(
     tiny_backbone, sentences, monkeypatch
 ):
     model = make_classifier(tiny_backbone).eval()  # no dropout: every pass is reproducible
-    recipe = recipes.get("scal")(eps=0.5, lam=0.7, temperature=0.1)
+    recipe = recipes.get("scal")(eps=0.5, lam=0.7, temperature=0.1, norm_scope="example")
     calls = capture(monkeypatch, scal_module)
     loss, logs = recipe.classification_loss(model, sentences)
 
@@ -127,6 +127,38 @@ def test_scal_loss_is_the_sum_of_its_three_hand_computed_parts(
     assert logs["nce"] == pytest.approx(nce.item(), rel=1e-5)
     assert loss.item() == pytest.approx((ce + ce_adv + 0.7 * nce).item(), rel=1e-5)
     assert ce_adv.item() > ce.item()  # one ascent step raises the loss
+
+
+def test_scal_batch_scope_normalises_the_embedding_matrix_gradient_once(tiny_backbone, sentences):
+    """The reference FGM: the gradient w.r.t. the embedding matrix (rows summed over a token's
+    occurrences) normalised once over the batch; the per-example scope gives each example eps."""
+    model = make_classifier(tiny_backbone).eval()
+    batch = model.tokenize(sentences)
+    mask = batch["perturb_mask"]
+    grad = torch.randn(*batch["input_ids"].shape, model.encoder.config.hidden_size)
+    per_example = fgm_delta(grad, mask, 0.5, "example", batch["input_ids"])
+    assert torch.allclose(per_example.flatten(1).norm(dim=1), torch.full((len(sentences),), 0.5))
+
+    delta = fgm_delta(grad, mask, 0.5, "batch", batch["input_ids"])
+    ids, masked = batch["input_ids"][mask], (grad * mask.unsqueeze(-1))[mask]
+    matrix = torch.zeros(model.tokenizer.vocab_size, grad.size(-1)).index_add_(0, ids, masked)
+    expected = 0.5 * matrix / matrix.norm()
+    assert torch.allclose(delta[mask], expected[ids], atol=1e-6)  # each occurrence gets its row
+    assert torch.all(delta[~mask] == 0)
+    assert torch.unique(batch["input_ids"][mask]).numel() < mask.sum()  # a token repeats here
+    # Normalised once over the batch: every example gets much less than eps.
+    assert torch.all(delta.flatten(1).norm(dim=1) < 0.5)
+    assert expected.norm().item() == pytest.approx(0.5, rel=1e-5)
+
+
+def test_scal_defaults_to_the_reference_batch_scope(tiny_backbone, sentences, monkeypatch):
+    recipe = recipes.get("scal")()
+    assert recipe.norm_scope == "batch" and recipe.version == 2
+    model = make_classifier(tiny_backbone).eval()
+    calls = capture(monkeypatch, scal_module)
+    recipe.classification_loss(model, sentences)
+    _, delta = calls[0]
+    assert delta.flatten(1).norm(dim=1).max().item() < recipe.eps
 
 
 def test_scal_with_eps_zero_is_two_clean_losses_and_an_identity_contrast(tiny_backbone, sentences):
@@ -384,7 +416,7 @@ recipes:
       unsup_batch_size: 4, max_length: 32}}}}
   - {{name: pretrained, label: untrained}}
 attacks:
-  - {{name: sts, params: {{max_examples: 3, sets: [STS12, STS-B]}}}}
+  - {{name: sts, params: {{sets: [STS12, STS-B]}}}}
   - {{name: fgsm, params: {{eps: [0.5], max_examples: 8}}}}
 output: {output}
 """

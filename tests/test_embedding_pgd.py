@@ -101,3 +101,39 @@ def test_fgsm_is_one_step_of_size_eps():
 def test_negative_eps_is_rejected():
     with pytest.raises(ValueError, match="eps must be >= 0"):
         EmbeddingPGD(eps=[-0.1])
+
+
+def test_restarts_count_the_worst_case_and_never_raise_robust_accuracy(tiny_backbone):
+    from tests.conftest import make_classifier
+
+    model = make_classifier(tiny_backbone, seed=3)
+    one = EmbeddingPGD(eps=[0.5, 2.0], steps=2, batch_size=16).run(model, _context()).metrics
+    three = EmbeddingPGD(eps=[0.5, 2.0], steps=2, restarts=3, batch_size=16)
+    more = three.run(model, _context()).metrics
+    for eps in ("0.5", "2"):
+        assert more[f"robust_accuracy@eps={eps}"] <= one[f"robust_accuracy@eps={eps}"] + 1e-9
+
+
+def test_restarts_without_a_random_start_are_refused():
+    with pytest.raises(ValueError, match="random_start"):
+        EmbeddingPGD(restarts=2, random_start=False)
+
+
+def test_the_strength_check_runs_a_stronger_attack_beside_the_standard_one(tiny_backbone):
+    from tests.conftest import make_classifier
+
+    model = make_classifier(tiny_backbone, seed=3)
+    attack = EmbeddingPGD(eps=[0.0, 0.5], steps=2, strength_check=True, batch_size=16)
+    assert attack.stronger() == (4, 3)
+    result = attack.run(model, _context())
+    fields = result.outcomes.fields
+    for eps in ("0", "0.5"):
+        standard, strong = (
+            fields[f"robust_accuracy@eps={eps}"],
+            fields[f"strong:robust_accuracy@eps={eps}"],
+        )
+        assert all(s <= a for s, a in zip(strong, standard, strict=True))  # never weaker
+    tables = {c.table for c in result.columns}
+    assert "detail:strength check (4 steps, 3 restarts)" in tables
+    plain = EmbeddingPGD(eps=[0.0, 0.5], steps=2, batch_size=16).run(model, _context())
+    assert plain.metrics["robust_accuracy@eps=0.5"] == result.metrics["robust_accuracy@eps=0.5"]

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-import torch
 
 from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.evaluations.hans import HANS
 from robustbench_nlp.generators.hans import SUBCASES, generate_hans
-from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.measure.base import MeasureContext, Outcomes
 from robustbench_nlp.run.plugins import attacks, tasks
+from robustbench_nlp.tasks.base import Example
 from robustbench_nlp.tasks.hans import (
     HANS_COLUMNS,
-    HansExample,
-    entailment_predictions,
-    hans_metrics,
+    HANS_LABELS,
     read_hans,
     write_hans,
 )
@@ -138,27 +137,36 @@ def test_parse_columns_spell_the_sentences(generated):
 
 
 def test_three_way_predictions_map_neutral_and_contradiction_to_non_entailment():
-    assert entailment_predictions([0, 1, 2, 0], entailment_index=0) == [True, False, False, True]
-    # a task whose labels put entailment last
-    assert entailment_predictions(torch.tensor([2, 1, 0]), 2) == [True, False, False]
+    gold = [Example("p", 0, "h"), Example("p", 1, "h"), Example("p", 1, "h"), Example("p", 0, "h")]
+    predicted = ["entailment", "neutral", "contradiction", "neutral"]
+    assert HANS().judge(predicted, gold, HANS_LABELS) == [True, True, True, False]
 
 
-def _example(gold, heuristic, subcase):
-    return HansExample("p", "h", gold, heuristic, subcase)
+def _outcomes(rows: list[tuple[str, str, str]], correct: list[bool]) -> Outcomes:
+    return Outcomes(
+        [str(i) for i in range(len(rows))],
+        {
+            "correct": correct,
+            "gold": [g for g, _, _ in rows],
+            "heuristic": [h for _, h, _ in rows],
+            "subcase": [c for _, _, c in rows],
+            "heuristic_gold": [f"{h}/{g}" for g, h, _ in rows],
+        },
+    )
 
 
 def test_accuracy_per_heuristic_label_and_subcase_on_a_hand_made_case():
-    examples = [
-        _example("entailment", "lexical_overlap", "le_passive"),  # predicted ent: right
-        _example("entailment", "lexical_overlap", "le_passive"),  # predicted non: wrong
-        _example("non-entailment", "lexical_overlap", "ln_passive"),  # predicted ent: wrong
-        _example("non-entailment", "lexical_overlap", "ln_passive"),  # predicted ent: wrong
-        _example("non-entailment", "lexical_overlap", "ln_preposition"),  # predicted non: right
-        _example("entailment", "constituent", "ce_adverb"),  # predicted ent: right
-        _example("non-entailment", "subsequence", "sn_NP/S"),  # predicted non: right
+    rows = [
+        ("entailment", "lexical_overlap", "le_passive"),  # predicted ent: right
+        ("entailment", "lexical_overlap", "le_passive"),  # predicted non: wrong
+        ("non-entailment", "lexical_overlap", "ln_passive"),  # predicted ent: wrong
+        ("non-entailment", "lexical_overlap", "ln_passive"),  # predicted ent: wrong
+        ("non-entailment", "lexical_overlap", "ln_preposition"),  # predicted non: right
+        ("entailment", "constituent", "ce_adverb"),  # predicted ent: right
+        ("non-entailment", "subsequence", "sn_NP/S"),  # predicted non: right
     ]
-    predicted = [True, False, True, True, False, True, False]
-    metrics = hans_metrics(examples, predicted)
+    correct = [True, False, False, False, True, True, True]
+    metrics = HANS().finish(_outcomes(rows, correct), _context()).metrics
     assert metrics["accuracy"] == pytest.approx(4 / 7)
     assert metrics["entailment"] == pytest.approx(2 / 3)
     assert metrics["non-entailment"] == pytest.approx(2 / 4)
@@ -264,3 +272,26 @@ def test_hans_attack_runs_a_real_tiny_classifier(tiny_backbone):
     result = attacks.get("hans")(n_per_subcase=2, batch_size=16).run(model, _context())
     assert result.n_examples == 60
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
+
+
+def test_the_generated_set_is_titled_hans_style_and_only_the_official_file_hans(tmp_path):
+    from robustbench_nlp.report.leaderboard import column_title
+    from robustbench_nlp.run.suite import load_suite
+
+    official = tmp_path / "hans.txt"
+    write_hans(generate_hans(1, seed=0), official)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: t\nbackbone: tiny\ntask: {name: snli_sick}\nrecipes: [{name: baseline}]\n"
+        f"attacks: [{{name: hans}}, {{name: hans, label: official, params: {{path: {official}}}}}]"
+    )
+    generated, file = load_suite(suite).attacks[1:]
+    assert (generated.label, file.label) == ("HANS-style", "official")
+    rows = {"generated": generated, "file": file}
+    titles = {}
+    for name, variant in rows.items():
+        result = variant.plugin.run(Always(0), _context())
+        record = SimpleNamespace(attack=SimpleNamespace(label=variant.label, name="hans"))
+        titles[name] = column_title(record, result.columns[0])
+    assert titles == {"generated": "HANS-style (generated)", "file": "official"}
+    assert load_suite(suite, ["attacks.1.label=null"]).attacks[2].label == "HANS"

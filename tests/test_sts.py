@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,51 @@ def test_sts_is_registered_and_validates_its_sets():
         cls(sets=["STS17"])
     with pytest.raises(ValueError):
         cls(sets=["STS12", "STS12"])
+
+
+def test_an_undefined_spearman_is_left_out_and_noted_not_zero(tiny_backbone, fake_sts):
+    """A constant prediction has no rank correlation: no number, and a note saying why."""
+    from robustbench_nlp.evaluations.sts import spearman
+
+    assert math.isnan(spearman([0.5, 0.5, 0.5], [1.0, 2.0, 3.0]))
+    assert math.isnan(spearman([0.1, 0.2], [3.0, 3.0]))
+    model = make_classifier(tiny_backbone)
+    attack = STS(sets=["STS-B"])
+    ctx = context(fake_sts)
+    with torch.no_grad():  # every sentence the same vector: constant cosine
+        model.encoder.get_input_embeddings().weight.zero_()
+        for p in model.encoder.encoder.parameters():
+            p.zero_()
+    result = attack.run(model, ctx)
+    assert "spearman/STS-B" not in result.metrics and "spearman/avg" not in result.metrics
+    assert any("spearman/STS-B: Spearman undefined" in note for note in result.notes)
+
+
+def test_a_pair_trained_promptbert_is_scored_on_sts_with_its_sentence_template(
+    tiny_backbone, fake_sts
+):
+    from robustbench_nlp.model.classifier import ClassifierSpec
+    from robustbench_nlp.recipes.promptbert import PAIR_TEMPLATE, TEMPLATE, PromptBERT
+
+    spec = PromptBERT().classifier_spec(tasks.get("snli_sick")())
+    assert (spec.template, spec.sentence_template) == (PAIR_TEMPLATE, TEMPLATE)
+    pair_model = make_classifier(tiny_backbone, **_prompt(spec))
+    single_spec = ClassifierSpec(2, "mask", template=TEMPLATE, denoise=spec.denoise)
+    single = make_classifier(tiny_backbone, **_prompt(single_spec))
+    attack = STS(sets=["STS-B"])
+    ours = attack.run(pair_model, context(fake_sts)).outcomes.fields["cosine"]
+    expected = attack.run(single, context(fake_sts)).outcomes.fields["cosine"]
+    assert ours == expected  # same encoder, the single-sentence template
+
+    no_sentence = make_classifier(tiny_backbone, pooling="mask", template=PAIR_TEMPLATE)
+    with pytest.raises(UserError, match="has no single-sentence template"):
+        attack.run(no_sentence, context(fake_sts))
+
+
+def _prompt(spec) -> dict:
+    return {
+        "pooling": "mask",
+        "template": spec.template,
+        "denoise": spec.denoise,
+        "sentence_template": spec.sentence_template,
+    }

@@ -390,3 +390,14 @@ def test_summary_counts_only_attacked_examples():
     assert metrics["avg_perturbed_fraction"] == 0.25
     assert metrics["avg_similarity"] == 0.9
     assert (metrics["succeeded"], metrics["failed"], metrics["skipped"]) == (1, 1, 1)
+
+
+def test_bert_attack_proposes_48_candidates_as_the_paper_and_textattack(tiny_classifier, tiny_mlm):
+    assert BERTAttack(mlm=tiny_mlm).max_candidates == 48
+    need(*BERTAttack.needs)
+    offline.offline_textattack()
+    from robustbench_nlp.attacks.textattack.components import Session
+
+    attack = BERTAttack(mlm=tiny_mlm)
+    session = Session(tiny_classifier, attack.builder, resources.layout(), attack.params())
+    assert session.attack.transformation.max_candidates == 48

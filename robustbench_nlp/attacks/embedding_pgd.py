@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from robustbench_nlp.attacks.base import Attack
 from robustbench_nlp.core.metrics import Metric
@@ -86,6 +86,14 @@ class EmbeddingPGD(Attack):
     step_size: float | None = Field(None, gt=0, description="Default eps/4 (eps for 1 step).")
     steps: int = Field(10, ge=1)
     random_start: bool = True
+    restarts: int = Field(
+        1, ge=1, description="Random restarts; an example is robust only if every one fails."
+    )
+    strength_check: bool = Field(
+        False,
+        description="Also attack with twice the steps and two more restarts, to reveal an "
+        "evaluation the standard attack is too weak for (gradient masking).",
+    )
 
     @field_validator("eps")
     @classmethod
@@ -94,10 +102,16 @@ class EmbeddingPGD(Attack):
             raise ValueError("every eps must be >= 0")
         return sorted(set(values))
 
-    def step_for(self, eps: float) -> float:
+    @model_validator(mode="after")
+    def _restarts_need_a_random_start(self) -> EmbeddingPGD:
+        if self.restarts > 1 and not self.random_start:
+            raise ValueError("restarts > 1 repeat the same attack without random_start: true")
+        return self
+
+    def step_for(self, eps: float, steps: int | None = None) -> float:
         if self.step_size is not None:
             return self.step_size
-        return eps if self.steps == 1 else eps / 4
+        return eps if (steps or self.steps) == 1 else eps / 4
 
     def metrics(self, outcomes):
         metrics = [Metric("clean_accuracy", field="clean_correct", table="detail", role="other")]
@@ -106,7 +120,22 @@ class EmbeddingPGD(Attack):
             metrics.append(
                 Metric(_robust_key(eps), f"ε={eps:g}", role="robust" if eps > 0 else "other")
             )
+        if self.strength_check:
+            steps, restarts = self.stronger()
+            for eps in self.eps:
+                metrics.append(
+                    Metric(
+                        f"{STRONG}{_robust_key(eps)}",
+                        f"ε={eps:g}",
+                        table=f"detail:strength check ({steps} steps, {restarts} restarts)",
+                        field=f"{STRONG}{_robust_key(eps)}",
+                    )
+                )
         return metrics
+
+    def stronger(self) -> tuple[int, int]:
+        """(steps, restarts) of the strength check: twice the steps, two more restarts."""
+        return 2 * self.steps, self.restarts + 2
 
     def measure(self, model, batch, context):
         if "generator" not in context.state:  # one seeded stream per cell, across its batches
@@ -116,25 +145,48 @@ class EmbeddingPGD(Attack):
         inputs = model.tokenize(batch)
         labels = torch.tensor([e.label for e in batch], device=model.device)
         with torch.no_grad():
-            still_correct = model(inputs).argmax(-1) == labels
-        fields = {"clean_correct": still_correct.tolist()}
+            clean = model(inputs).argmax(-1) == labels
+        fields = {"clean_correct": clean.tolist()}
+        fields.update(
+            self._sweep(model, inputs, labels, clean, generator, self.steps, self.restarts)
+        )
+        if self.strength_check:
+            steps, restarts = self.stronger()
+            # The stronger attack must also beat the standard one's perturbations: an example
+            # is robust to it only if both fail.
+            strong = self._sweep(model, inputs, labels, clean, generator, steps, restarts)
+            for key, values in strong.items():
+                standard = fields[key]
+                fields[f"{STRONG}{key}"] = [a and b for a, b in zip(values, standard, strict=True)]
+        return fields
+
+    def _sweep(self, model, inputs, labels, clean, generator, steps: int, restarts: int) -> dict:
+        """Per eps: still correct after every restart at this and every smaller eps."""
+        still_correct = clean.clone()
+        fields = {}
+        embeds = model.word_embeddings(inputs["input_ids"]).detach()
         for eps in self.eps:
-            delta = pgd_delta(
-                model,
-                inputs,
-                labels,
-                eps,
-                self.norm,
-                self.step_for(eps),
-                self.steps,
-                self.random_start,
-                generator,
-            )
-            with torch.no_grad():
-                embeds = model.word_embeddings(inputs["input_ids"]) + delta
-                still_correct &= model(inputs, inputs_embeds=embeds).argmax(-1) == labels
+            for _ in range(restarts):
+                delta = pgd_delta(
+                    model,
+                    inputs,
+                    labels,
+                    eps,
+                    self.norm,
+                    self.step_for(eps, steps),
+                    steps,
+                    self.random_start,
+                    generator,
+                )
+                with torch.no_grad():
+                    fooled = model(inputs, inputs_embeds=embeds + delta).argmax(-1) != labels
+                    still_correct &= ~fooled
             fields[_robust_key(eps)] = still_correct.tolist()
         return fields
+
+
+#: Outcome fields and metrics of the strength check start with this.
+STRONG = "strong:"
 
 
 def _robust_key(eps: float) -> str:

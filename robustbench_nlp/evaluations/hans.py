@@ -41,10 +41,11 @@ def _ordered(values, preferred: Sequence[str]) -> list[str]:
     return [v for v in preferred if v in seen] + sorted(v for v in seen if v not in preferred)
 
 
-def hans_columns(outcomes: Outcomes) -> list[Metric]:
-    """Main: overall; detail: per gold label and heuristic x label; detail:subcases."""
+def hans_columns(outcomes: Outcomes, generated: bool) -> list[Metric]:
+    """Main: overall (titled "(generated)" for the HANS-style set, so that it is never read as
+    the official HANS); detail: per gold label and heuristic x label; detail:subcases."""
     fields = outcomes.fields
-    columns = [Metric("accuracy", field="correct")]
+    columns = [Metric("accuracy", "(generated)" if generated else "", field="correct")]
     for gold in HANS_LABELS:
         columns.append(
             Metric(
@@ -99,6 +100,9 @@ class HANS(Evaluation):
     def label_names(self, task: Task) -> tuple[str, ...]:
         return HANS_LABELS
 
+    def default_label(self, name: str) -> str:
+        return "HANS" if self.path is not None else "HANS-style"
+
     def required_labels(self, task: Task) -> tuple[str, ...]:
         return (ENTAILMENT,)
 
@@ -110,7 +114,7 @@ class HANS(Evaluation):
         ]
 
     def metrics(self, outcomes: Outcomes) -> list[Metric]:
-        return hans_columns(outcomes)
+        return hans_columns(outcomes, generated=self.path is None)
 
     def resolve_path(self, data_dir: Path | None) -> Path:
         assert self.path is not None

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from scipy.stats import spearmanr
 
+from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.evaluations.base import Evaluation
 from robustbench_nlp.measure.base import MeasureContext, Outcomes
@@ -63,9 +64,11 @@ def encode(model: Classifier, sentences: list[str], batch_size: int) -> torch.Te
 
 
 def spearman(predicted: list[float], gold: list[float]) -> float:
-    """Spearman's rho; 0.0 where it is undefined (constant predictions or gold scores)."""
-    rho = float(spearmanr(predicted, gold)[0])
-    return 0.0 if math.isnan(rho) else rho
+    """Spearman's rho; NaN where it is undefined (constant predictions or gold scores, or
+    fewer than two pairs), never a number that was not measured."""
+    if len(predicted) < 2 or len(set(predicted)) < 2 or len(set(gold)) < 2:
+        return math.nan
+    return float(spearmanr(predicted, gold)[0])
 
 
 class STS(Evaluation):
@@ -114,33 +117,48 @@ class STS(Evaluation):
         return columns
 
     def extra_metrics(self, outcomes: Outcomes, context: MeasureContext) -> dict[str, float]:
+        """Spearman per subset, per set (SentEval "all") and their mean. An undefined
+        correlation is left out of the metrics (the board shows "—") and named in the cell's
+        notes; the average is then undefined too."""
         fields = outcomes.fields
-        metrics: dict[str, float] = {}
+        scores: dict[str, float] = {}
 
         def rho(key: str, value) -> float:
             keep = [i for i, v in enumerate(fields[key]) if v == value]
             return spearman([fields["cosine"][i] for i in keep], [fields["gold"][i] for i in keep])
 
-        for name in [s for s in self.sets if s in set(fields["set"])]:
-            subsets = list(
-                dict.fromkeys(
-                    sub
-                    for st, sub in zip(fields["set"], fields["subset"], strict=True)
-                    if st == name
-                )
-            )
+        sets = [s for s in self.sets if s in set(fields["set"])]
+        for name in sets:
+            pairs = zip(fields["set"], fields["subset"], strict=True)
+            subsets = list(dict.fromkeys(sub for st, sub in pairs if st == name))
             if len(subsets) > 1:
                 for subset in subsets:
-                    metrics[f"spearman/{subset}"] = rho("subset", subset)
-            metrics[f"spearman/{name}"] = rho("set", name)
-        names = [s for s in self.sets if f"spearman/{s}" in metrics]
-        metrics["spearman/avg"] = statistics.fmean(metrics[f"spearman/{n}"] for n in names)
-        return metrics
+                    scores[f"spearman/{subset}"] = rho("subset", subset)
+            scores[f"spearman/{name}"] = rho("set", name)
+        per_set = [scores[f"spearman/{n}"] for n in sets]
+        scores["spearman/avg"] = statistics.fmean(per_set) if per_set else math.nan
+        notes = context.state.setdefault("notes", [])
+        for key, value in scores.items():
+            if math.isnan(value):
+                notes.append(
+                    f"{key}: Spearman undefined (constant predictions or gold scores); not scored"
+                )
+        return {key: value for key, value in scores.items() if not math.isnan(value)}
 
     def _view(self, model: Classifier) -> Classifier:
-        """``model``, or one sharing its encoder that tokenises up to ``max_length`` tokens."""
+        """``model``, or one sharing its encoder that represents single sentences (its
+        sentence template when it was trained on pairs) with up to ``max_length`` tokens."""
         limit = min(self.max_length, model.encoder.config.max_position_embeddings)
-        if model.spec.max_length == limit:
+        spec = model.spec
+        if spec.template is not None and "[Y]" in spec.template:
+            if spec.sentence_template is None:
+                raise UserError(
+                    f"attack sts: the model reads sentence pairs through {spec.template!r} and "
+                    "has no single-sentence template; STS needs one sentence per input: score "
+                    "a model trained on a single-sentence task."
+                )
+            spec = replace(spec, template=spec.sentence_template)
+        if spec == model.spec and spec.max_length == limit:
             return model
-        view = Classifier(model.encoder, model.tokenizer, replace(model.spec, max_length=limit))
+        view = Classifier(model.encoder, model.tokenizer, replace(spec, max_length=limit))
         return view.to(model.device)

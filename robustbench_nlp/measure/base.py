@@ -108,6 +108,8 @@ class MeasureResult:
     columns: list[Metric]
     outcomes: Outcomes
     artifacts: list[str] = field(default_factory=list)
+    #: Things a reader must know about the numbers (an undefined correlation, ...).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_examples(self) -> int:
@@ -131,6 +133,10 @@ class Measure(Plugin):
     batch_size: int = Field(32, ge=1)
 
     # -- hooks --------------------------------------------------------------------------------
+    def default_label(self, name: str) -> str:
+        """The leaderboard label when the suite gives none (default: the registered name)."""
+        return name
+
     def examples(self, context: MeasureContext) -> list[Example]:
         """Every example this measurement could use, before selection."""
         raise NotImplementedError
@@ -206,4 +212,5 @@ class Measure(Plugin):
                 value = reduce_metric(metric, outcomes.fields, len(outcomes))
                 if value is not None:
                     values[metric.key] = value
-        return MeasureResult(values, columns, outcomes, self.export(outcomes, context))
+        notes = list(context.state.get("notes", []))
+        return MeasureResult(values, columns, outcomes, self.export(outcomes, context), notes)

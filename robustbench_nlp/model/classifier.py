@@ -34,6 +34,9 @@ class ClassifierSpec:
     template: str | None = None
     #: PromptBERT's template denoising: subtract the [MASK] state of the template alone.
     denoise: bool = False
+    #: For a pair template: the single-sentence template the encoder represents one sentence
+    #: with (what sentence-embedding evaluations such as STS must use).
+    sentence_template: str | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:

@@ -37,14 +37,40 @@ def info_nce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -
     return F.cross_entropy(similarity, targets)
 
 
-def fgm_delta(grad: torch.Tensor, perturb_mask: torch.Tensor, eps: float) -> torch.Tensor:
-    """``eps * g / ||g||`` per example over the perturbed tokens (detached; zero elsewhere).
+def fgm_delta(
+    grad: torch.Tensor,
+    perturb_mask: torch.Tensor,
+    eps: float,
+    scope: str = "example",
+    input_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One normalised gradient-ascent step on the word embeddings (detached; zero on tokens
+    outside ``perturb_mask``). Shapes: grad (B, T, H), perturb_mask and input_ids (B, T).
 
-    Shapes: grad (B, T, H), perturb_mask (B, T). ``||delta|| = eps`` for every example whose
-    gradient is non-zero on its perturbed tokens, and ``delta = 0`` otherwise.
+    - ``scope="example"``: ``eps * g / ||g||`` per example over its perturbed tokens, so
+      ``||delta|| = eps`` for every example with a non-zero gradient.
+    - ``scope="batch"``: the fast gradient method of bojone's ``keras_adversarial_training``
+      (the reference SCAL points to): the gradient with respect to the embedding *matrix* (each
+      vocabulary row the sum of the gradients at that token's occurrences in the batch),
+      normalised once over the whole matrix, ``||delta_matrix||_F = eps``; every occurrence of a
+      token receives its row. Each example thus gets roughly ``eps / sqrt(batch)``.
     """
-    masked = grad.detach() * perturb_mask.unsqueeze(-1).to(grad.dtype)
-    return eps * masked / per_example_norm(masked)
+    mask = perturb_mask.bool()
+    masked = grad.detach() * mask.unsqueeze(-1).to(grad.dtype)
+    if scope == "example":
+        return eps * masked / per_example_norm(masked)
+    if scope != "batch":
+        raise ValueError(f"scope must be 'example' or 'batch', not {scope!r}")
+    if input_ids is None:
+        raise ValueError("scope 'batch' needs the input ids (rows of the embedding matrix)")
+    ids, vectors = input_ids[mask], masked[mask]
+    rows, inverse = torch.unique(ids, return_inverse=True)
+    matrix = torch.zeros(len(rows), grad.size(-1), dtype=grad.dtype, device=grad.device)
+    matrix.index_add_(0, inverse, vectors)
+    matrix = eps * matrix / matrix.norm().clamp(min=1e-12)
+    delta = torch.zeros_like(masked)
+    delta[mask] = matrix[inverse]
+    return delta
 
 
 class ProjectionHead(nn.Module):

@@ -32,7 +32,9 @@ Choices stated here:
   ``This sentence : "[X]" and this sentence : "[Y]" mean [MASK] .``, the single-sentence
   prompt extended to two quoted sentences so that [MASK] keeps its trained role. Both sentences
   are user tokens (perturbed by attacks, truncated longest-first); denoising removes the
-  template alone with positions shifted by both sentences.
+  template alone with positions shifted by both sentences. The checkpoint keeps ``template``
+  as the model's sentence template, so STS scores single sentences with the template phase 1
+  trained, never with the pair template.
 - Defaults: ``unsup_lr`` 1e-5 (Prompt-BERT's unsupervised BERT), ``unsup_batch_size`` 64
   (theirs 256: memory and CPU time here), ``temperature`` 0.05.
 """
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -70,6 +72,8 @@ def check_template(template: str, placeholders: tuple[str, ...]) -> str:
 class PromptBERT(UnsupervisedRecipe):
     """[MASK]-in-template representation, contrastive between two templates, then a head."""
 
+    version: ClassVar[int] = 2  # 2: a pair-task model keeps its sentence template for STS
+
     pooling: Literal["mask"] = "mask"
     template: str = Field(TEMPLATE, description="Representation template ([X], [MASK]).")
     positive_template: str = Field(POSITIVE_TEMPLATE, description="Template of the positive.")
@@ -96,6 +100,7 @@ class PromptBERT(UnsupervisedRecipe):
             dropout=self.dropout,
             template=self.pair_template if task.is_pair else self.template,
             denoise=self.denoise,
+            sentence_template=self.template if task.is_pair else None,
         )
 
     def uses_projection(self) -> bool:

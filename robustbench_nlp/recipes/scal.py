@@ -14,9 +14,15 @@ perturbed view, the other perturbed rows are its negatives.
 Choices the paper leaves open, stated here:
 
 - delta lives on the word embeddings of the user's tokens only (``perturb_mask``: no [CLS],
-  [SEP], padding or template words); its L2 norm is taken per example over all of those tokens
-  together (tokens x hidden), as in ``attacks/embedding_pgd.py``; it is a constant (detached)
-  in the training loss, so the perturbed pass trains the embedding matrix too (FGM style).
+  [SEP], padding or template words); it is a constant (detached) in the training loss, so the
+  perturbed pass trains the embedding matrix too (FGM style).
+- The scope of the norm (``norm_scope``): ``batch`` (default) is the reference
+  implementation's, bojone's keras FGM, which the SCAL blog post points to: the gradient with
+  respect to the embedding matrix, normalised once over the whole batch
+  (``||delta_matrix|| = eps``, so each example receives about ``eps / sqrt(batch_size)``);
+  ``example`` normalises per example over its tokens (``||delta_i|| = eps``, about
+  ``sqrt(batch_size)`` times stronger at the same eps; this project's choice before version 2).
+  Special tokens get no row in either scope (the keras code perturbs their rows too).
 - g comes from the clean pass itself: ``torch.autograd.grad(CE, e, retain_graph=True)`` asks
   for the input gradient only (no parameter gradients), and the clean graph is reused by the
   training loss, so a step costs one clean forward, one input-gradient backward, one perturbed
@@ -30,6 +36,7 @@ Choices the paper leaves open, stated here:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +51,12 @@ from robustbench_nlp.tasks.base import Example
 class SCAL(Recipe):
     """Fine-tuning with CE on clean and eps-perturbed embeddings plus clean/perturbed InfoNCE."""
 
-    eps: float = Field(0.3, ge=0, description="L2 radius of the perturbation per example.")
+    version: ClassVar[int] = 2  # 2: norm_scope, default "batch" (the reference's FGM)
+
+    eps: float = Field(0.3, ge=0, description="L2 radius of the perturbation (see norm_scope).")
+    norm_scope: Literal["batch", "example"] = Field(
+        "batch", description="Normalise over the batch's embedding matrix, or per example."
+    )
     lam: float = Field(1.0, ge=0, description="Weight lambda of the InfoNCE term.")
     temperature: float = Field(0.05, gt=0, description="InfoNCE temperature tau.")
 
@@ -56,7 +68,9 @@ class SCAL(Recipe):
         clean = model.represent(batch, embeds)
         ce_clean = F.cross_entropy(model.logits_from(clean), labels)
         (grad,) = torch.autograd.grad(ce_clean, embeds, retain_graph=True)
-        delta = fgm_delta(grad, batch["perturb_mask"], self.eps)
+        delta = fgm_delta(
+            grad, batch["perturb_mask"], self.eps, self.norm_scope, batch["input_ids"]
+        )
         perturbed = model.represent(batch, embeds + delta)
         return {
             "ce": ce_clean,

@@ -289,6 +289,10 @@ def render_markdown(board: Board) -> str:
     )
     if versions:
         lines.append(f"- versions: {', '.join(versions)}")
+    notes = [(r.cell_id, note) for r in board.ok for note in r.notes]
+    if notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- `{cell}`: {note}" for cell, note in notes]
     if board.missing or board.failed:
         lines += ["", "## Incomplete", ""]
         lines += [f"- missing (not run yet): `{c}`" for c in board.missing]

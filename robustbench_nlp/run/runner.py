@@ -260,6 +260,7 @@ class Runner:
             record.n_examples = result.n_examples
             record.outcomes = self.store.write_outcomes(cell.cell_id, result.outcomes.to_json())
             record.artifacts = result.artifacts
+            record.notes = result.notes
             record.checkpoint_reused = reused
             record.training = training
             record.timings = {

@@ -58,6 +58,8 @@ class Record(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     artifacts: list[str] = Field(default_factory=list)
+    #: What a reader must know about the numbers (e.g. an undefined correlation, left out).
+    notes: list[str] = Field(default_factory=list)
     error: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 

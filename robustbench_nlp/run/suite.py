@@ -214,7 +214,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
         attack_variants.append(Variant("clean", attacks.get("clean")()))
     for i, spec in enumerate(config.attacks):
         plugin = _build(attacks, spec, spec.params, where, f"attacks[{i}]")
-        attack_variants.append(Variant(spec.label or spec.name, plugin))
+        attack_variants.append(Variant(spec.label or plugin.default_label(spec.name), plugin))
     for kind, variants in (("recipes", recipe_variants), ("attacks", attack_variants)):
         labels = [v.label for v in variants]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})

@@ -7,13 +7,12 @@ official file and the generator's file (``hans_generator``) go through the same 
 on the first bad row with file and line. A three-way NLI prediction maps to HANS's two labels as
 the authors prescribe: entailment stays entailment; neutral and contradiction are non-entailment.
 
-This module reads, writes and scores; it never runs a model (that is ``attacks/hans.py``).
+This module reads and writes; scoring is ``evaluations/hans.py``.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,47 +107,3 @@ def write_hans(rows: Iterable[dict[str, str]], path: Path) -> None:
             if any("\t" in value or "\n" in value for value in values):
                 raise ValueError(f"HANS row {row.get('pairID')} holds a tab or a newline")
             handle.write("\t".join(values) + "\n")
-
-
-def entailment_predictions(predicted: Sequence[int], entailment_index: int) -> list[bool]:
-    """Three-way (or any) label ids -> HANS's two labels: True only for entailment."""
-    return [int(label) == entailment_index for label in predicted]
-
-
-def _ordered(values: Iterable[str], preferred: Sequence[str]) -> list[str]:
-    seen = list(dict.fromkeys(values))
-    return [v for v in preferred if v in seen] + sorted(v for v in seen if v not in preferred)
-
-
-def hans_metrics(
-    examples: Sequence[HansExample], predicted_entailment: Sequence[bool]
-) -> dict[str, float]:
-    """Accuracy overall, per gold label, per heuristic x gold label, and per subcase.
-
-    Keys: ``accuracy``, ``entailment``, ``non-entailment``, ``<heuristic>/<gold label>`` and
-    ``subcase/<subcase>``; groups without examples are left out.
-    """
-    if len(examples) != len(predicted_entailment):
-        raise ValueError("one prediction per example is needed")
-    if not examples:
-        raise ValueError("no examples to score")
-    correct = [
-        predicted == (example.gold == ENTAILMENT)
-        for example, predicted in zip(examples, predicted_entailment, strict=True)
-    ]
-
-    def mean_where(keep) -> float | None:
-        hits = [ok for example, ok in zip(examples, correct, strict=True) if keep(example)]
-        return statistics.fmean(hits) if hits else None
-
-    groups: dict[str, float | None] = {"accuracy": statistics.fmean(correct)}
-    for gold in HANS_LABELS:
-        groups[gold] = mean_where(lambda e, g=gold: e.gold == g)
-    for heuristic in _ordered((e.heuristic for e in examples), HEURISTICS):
-        for gold in HANS_LABELS:
-            groups[f"{heuristic}/{gold}"] = mean_where(
-                lambda e, h=heuristic, g=gold: e.heuristic == h and e.gold == g
-            )
-    for subcase in dict.fromkeys(e.subcase for e in examples):  # file order
-        groups[f"subcase/{subcase}"] = mean_where(lambda e, s=subcase: e.subcase == s)
-    return {key: value for key, value in groups.items() if value is not None}

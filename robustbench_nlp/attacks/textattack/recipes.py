@@ -400,8 +400,9 @@ class BERTAttack(MaskedLMAttack):
 
     builder: ClassVar[str] = "bert_attack"
     needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "similarity")
+    version: ClassVar[int] = 2  # 2: K = 48 candidates, as the paper and TextAttack's recipe
 
-    max_candidates: int = Field(8, ge=1)
+    max_candidates: int = Field(48, ge=1, description="K: masked-LM candidates per sub-word.")
     max_percent: float = Field(0.4, gt=0, le=1, description="Most words perturbed (fraction).")
     similarity_threshold: float | None = Field(
         None, description="MiniLM cosine; default: USE's 0.2 mapped on STS-B dev."
