@@ -322,3 +322,16 @@ def test_committed_boards_rerender_exactly_from_their_records(tmp_path, board):
     for suffix in (".md", ".csv", ".json"):
         committed = board.with_suffix(suffix)
         assert (tmp_path / (board.name + suffix)).read_text() == committed.read_text(), suffix
+
+
+def test_suite_max_examples_gives_clean_and_every_attack_one_example_set(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: t\nbackbone: tiny\ntask: {name: embedded}\nrecipes: [{name: baseline}]\n"
+        "max_examples: 30\nattacks:\n  - {name: pgd}\n  - {name: deepwordbug, label: own, "
+        "params: {max_examples: 10}}\n  - {name: eval_task, params: {task: embedded}}\n"
+    )
+    clean, pgd, own, other = load_suite(suite).attacks
+    assert (clean.plugin.max_examples, pgd.plugin.max_examples) == (30, 30)
+    assert own.plugin.max_examples == 10  # the suite gave this attack its own subset
+    assert other.plugin.max_examples is None  # a fixed set of another task keeps all of it

@@ -20,6 +20,10 @@ class Attack(Measure):
 
     #: Attacks perturb the input; the ensemble of issue "worst case" is built from these.
     perturbs: ClassVar[bool] = True
+    reads_task_eval: ClassVar[bool] = True
 
     def examples(self, context: MeasureContext) -> list[Example]:
         return list(context.data.eval)
+
+    def ensemble_field(self) -> str | None:
+        return "correct"

@@ -89,6 +89,12 @@ class EmbeddingPGD(Attack):
     restarts: int = Field(
         1, ge=1, description="Random restarts; an example is robust only if every one fails."
     )
+    ensemble_eps: float | None = Field(
+        None,
+        ge=0,
+        description="The eps at which this attack joins the worst-case ensemble (one of eps; "
+        "default: the smallest eps above 0).",
+    )
     strength_check: bool = Field(
         False,
         description="Also attack with twice the steps and two more restarts, to reveal an "
@@ -108,13 +114,26 @@ class EmbeddingPGD(Attack):
             raise ValueError("restarts > 1 repeat the same attack without random_start: true")
         return self
 
+    @model_validator(mode="after")
+    def _ensemble_eps_is_swept(self) -> EmbeddingPGD:
+        if self.ensemble_eps is not None and self.ensemble_eps not in self.eps:
+            raise ValueError(f"ensemble_eps {self.ensemble_eps:g} is not one of eps {self.eps}")
+        return self
+
+    def ensemble_field(self) -> str | None:
+        positive = [e for e in self.eps if e > 0]
+        eps = self.ensemble_eps if self.ensemble_eps is not None else min(positive, default=None)
+        return None if eps is None else _robust_key(eps)
+
     def step_for(self, eps: float, steps: int | None = None) -> float:
         if self.step_size is not None:
             return self.step_size
         return eps if (steps or self.steps) == 1 else eps / 4
 
     def metrics(self, outcomes):
-        metrics = [Metric("clean_accuracy", field="clean_correct", table="detail", role="other")]
+        metrics = [
+            Metric("clean_accuracy", "clean", field="clean_correct", table="detail", role="other")
+        ]
         for eps in self.eps:
             # eps 0 is the sanity column (it equals clean accuracy): shown, never scored.
             metrics.append(

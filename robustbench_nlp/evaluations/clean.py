@@ -13,6 +13,7 @@ from robustbench_nlp.tasks.base import Example
 class Clean(Evaluation):
     """Clean accuracy on the task's evaluation split (no attack)."""
 
+    reads_task_eval: ClassVar[bool] = True
     metric_specs: ClassVar[tuple[Metric, ...]] = (
         Metric("clean_accuracy", field="correct", role="clean"),
     )

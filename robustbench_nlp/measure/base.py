@@ -116,6 +116,10 @@ class MeasureResult:
         return len(self.outcomes)
 
 
+def _where_field(metric: Metric) -> str:
+    return metric.where.lstrip("!").partition("=")[0]
+
+
 def _tag_names(batch: Sequence[Example]) -> list[str]:
     return list(dict.fromkeys(name for e in batch for name, _ in e.tags))
 
@@ -124,6 +128,9 @@ class Measure(Plugin):
     """Base of attacks and evaluations (see the module docstring)."""
 
     kind: ClassVar[str] = "attack"
+    #: True when ``examples`` is the suite task's evaluation split (the suite's ``max_examples``
+    #: then applies, so that the clean column and every attack share one example set).
+    reads_task_eval: ClassVar[bool] = False
     #: The metrics computed from the outcomes (``metrics()`` may add to them).
     metric_specs: ClassVar[tuple[Metric, ...]] = ()
 
@@ -133,6 +140,11 @@ class Measure(Plugin):
     batch_size: int = Field(32, ge=1)
 
     # -- hooks --------------------------------------------------------------------------------
+    def ensemble_field(self) -> str | None:
+        """The per-example outcome field ("still right") this contributes to the worst-case
+        ensemble, or None when it is no perturbation (fixed evaluation sets)."""
+        return None
+
     def default_label(self, name: str) -> str:
         """The leaderboard label when the suite gives none (default: the registered name)."""
         return name
@@ -208,7 +220,9 @@ class Measure(Plugin):
         columns = self.metrics(outcomes)
         values = self.extra_metrics(outcomes, context)
         for metric in columns:
-            if metric.source is not None and metric.source in outcomes.fields:
+            # A count needs only its filter's field; a mean or sum its own field.
+            needed = _where_field(metric) if metric.reduce == "count" else metric.source
+            if metric.source is not None and (not needed or needed in outcomes.fields):
                 value = reduce_metric(metric, outcomes.fields, len(outcomes))
                 if value is not None:
                     values[metric.key] = value

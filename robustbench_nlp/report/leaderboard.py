@@ -23,6 +23,14 @@ from tabulate import tabulate
 
 from robustbench_nlp.core.files import atomic_write_text
 from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.report.verdict import (
+    BUDGETS,
+    WORST_CASE,
+    Verdict,
+    build_verdict,
+    column_key,
+    load_outcomes,
+)
 from robustbench_nlp.run.store import Record, ResultsStore
 
 #: Detail tables with more columns than this are shown transposed: recipes become the columns.
@@ -111,6 +119,8 @@ class Board:
     manifest: dict[str, Any]
     records: list[Record]
     missing: list[str]
+    #: Statistics from per-example outcomes (None for records written before schema 3).
+    verdict: Verdict | None = None
 
     def columns(self, table: str) -> list[tuple[ColumnId, Column]]:
         seen: dict[ColumnId, Column] = {}
@@ -170,12 +180,15 @@ class Board:
         stats = self.stats()
         robust, _ = self.rank_columns()
         clean_id = self.clean_column()
+        worst = self.verdict.worst_case if self.verdict else {}
         rows = []
         for recipe in (r["label"] for r in self.manifest["recipes"]):
             row = stats.get(recipe, {})
             clean = row.get(clean_id) if clean_id else None
             scores = [row[c].mean for c in robust if c in row]
             score = statistics.fmean(scores) if scores and len(scores) == len(robust) else None
+            if worst:
+                score = worst.get(recipe)
             rows.append((recipe, score, clean.mean if clean else None))
         return sorted(rows, key=lambda r: (r[1] is None, -(r[1] or 0), -(r[2] or 0)))
 
@@ -190,7 +203,13 @@ def load_board(results: Path) -> Board:
             missing.append(cell_id)
         else:
             records.append(record)
-    return Board(manifest, records, missing)
+    outcomes = {}
+    for record in records:
+        if record.status == "ok":
+            loaded = load_outcomes(store.records_dir, record)
+            if loaded is not None:
+                outcomes[record.cell_id] = loaded
+    return Board(manifest, records, missing, build_verdict(manifest, records, outcomes))
 
 
 def _table(rows: list[list[Any]], headers: list[str], align: tuple[str, ...]) -> str:
@@ -202,6 +221,135 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()) or "(defaults)"
 
 
+def _mark(board: Board, recipe: str, key: str) -> str:
+    verdict = board.verdict
+    test = verdict.tests.get((recipe, key)) if verdict else None
+    if test is None or test.direction == "no detectable difference":
+        return ""
+    return " ▲" if test.direction == "better" else " ▼"
+
+
+def _with_ci(board: Board, text: str, recipe: str, key: str) -> str:
+    interval = board.verdict.intervals.get((recipe, key)) if board.verdict else None
+    if interval is None or text == "—":
+        return text
+    return (
+        f"{text} [{interval.low * 100:.1f}, {interval.high * 100:.1f}]{_mark(board, recipe, key)}"
+    )
+
+
+def _verdict_table(board: Board) -> list[str]:
+    """The main table of a board with per-example outcomes: ranked by worst case, every
+    accuracy with its CI and its significance against the reference row."""
+    m, verdict = board.manifest, board.verdict
+    assert verdict is not None
+    stats = board.stats()
+    main = board.columns("main")
+    clean_id = board.clean_column()
+    first = [(cid, col) for cid, col in main if cid == clean_id]
+    rest = [(cid, col) for cid, col in main if cid != clean_id]
+    members = ", ".join(f"{e['label']} ({e['field']})" for e in verdict.members) or "none"
+    lines = [
+        f"Task `{m['task']['name']}`, backbone `{m['backbone']}`, seeds {m['seeds']}. Scores in "
+        f"% (x100): mean ± std over seeds [95% CI]. Ranked by worst-case robust accuracy: an "
+        f"example counts only if it is classified right clean and under every attack of the "
+        f"ensemble ({members}), on the {verdict.worst_case_n} examples they all measured "
+        "(per seed).",
+        "",
+    ]
+    headers = ["Rank", "Recipe", "Seeds", *(c.label for _, c in first), "Worst case"]
+    headers += [c.label for _, c in rest]
+    table = []
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
+        row = stats.get(recipe, {})
+        seeds = max((s.n for s in row.values()), default=0)
+        name = recipe + (" (reference)" if recipe == verdict.reference else "")
+        name += " ⚠" if recipe in verdict.flags else ""
+
+        def shown(cid, col, row=row, recipe=recipe):
+            key = column_key(cid.attack, cid.key)
+            return _with_ci(board, _fmt(row.get(cid), col), recipe, key)
+
+        worst = _worst_text(board, recipe, score)
+        cells = [shown(cid, col) for cid, col in first] + [worst]
+        cells += [shown(cid, col) for cid, col in rest]
+        table.append([rank, name, seeds, *cells])
+    align = ("right", "left") + ("right",) * (len(headers) - 2)
+    lines += [_table(table, headers, align), ""]
+    lines += _legend(board, rest)
+    return lines
+
+
+def _worst_text(board: Board, recipe: str, score: float | None) -> str:
+    if score is None:
+        return "—"
+    return _with_ci(board, f"{score * 100:.1f}", recipe, WORST_CASE)
+
+
+def _legend(board: Board, columns) -> list[str]:
+    verdict = board.verdict
+    assert verdict is not None
+    any_interval = next(iter(verdict.intervals.values()), None)
+    method = (
+        "a percentile bootstrap over examples (one seed), or over seeds and then examples "
+        f"within each seed (several seeds), {any_interval.n_resamples} resamples, fixed seed"
+        if any_interval
+        else "none"
+    )
+    lines = [
+        f"- 95% CI: {method}.",
+        f"- ▲ / ▼: significantly better / worse than `{verdict.reference}` on the same examples "
+        "(McNemar's exact test, pooled over matching seeds, Holm-corrected over the row's "
+        "columns, α = 0.05); no mark: no detectable difference.",
+    ]
+    chance = [
+        f"{col.label} {verdict.chance[column_key(cid.attack, cid.key)] * 100:.1f}"
+        for cid, col in columns
+        if column_key(cid.attack, cid.key) in verdict.chance
+    ]
+    if chance:
+        lines.append(
+            "- Fixed evaluation sets, shown but never part of the ranking; chance level (the "
+            f"share of the most frequent gold label): {', '.join(chance)}."
+        )
+    if verdict.checked:
+        flagged = [f"`{r}`: {'; '.join(f)}" for r, f in verdict.flags.items()]
+        lines.append(
+            f"- Strength check ({', '.join(verdict.checked)}: twice the steps, two more "
+            "restarts): "
+            + (
+                "⚠ possibly unreliable evaluation (the stronger attack lowers robust accuracy by "
+                "more than 1 point or below the CI): " + "; ".join(flagged)
+                if flagged
+                else "no row is flagged (the stronger attack lowers no robust accuracy by more "
+                "than 1 point or below its CI)."
+            )
+        )
+    return [*lines, ""]
+
+
+def _budget_tables(board: Board, recipes: list[str]) -> list[str]:
+    verdict = board.verdict
+    if verdict is None:
+        return []
+    lines = []
+    for attack, by_recipe in verdict.budgets.items():
+        lines += [f"## {attack}: accuracy under attack by query budget", ""]
+        headers = ["Recipe", *(f"≤ {b}" if b != "all" else "all" for b in BUDGETS)]
+        rows = [
+            [r, *(f"{by_recipe[r][b] * 100:.1f}" for b in BUDGETS)]
+            for r in recipes
+            if r in by_recipe
+        ]
+        lines += [_table(rows, headers, ("left",) + ("right",) * len(BUDGETS)), ""]
+        lines += [
+            "From the per-example query counts of one unlimited run: an example is fooled "
+            "within budget B if the attack succeeded in at most B queries.",
+            "",
+        ]
+    return lines
+
+
 def render_markdown(board: Board) -> str:
     m = board.manifest
     stats = board.stats()
@@ -209,6 +357,8 @@ def render_markdown(board: Board) -> str:
     lines = [f"# Leaderboard: {m['suite']}", ""]
     if m.get("description"):
         lines += [m["description"].strip(), ""]
+    if board.verdict is not None:
+        return _render_verdict(board, lines)
     rank_by, score_column = board.rank_columns()
     labels = {cid: col.label for cid, col in main}
     order = (
@@ -239,6 +389,19 @@ def render_markdown(board: Board) -> str:
     align = ("right", "left") + ("right",) * (len(headers) - 2)
     lines += [_table(table, headers, align), ""]
 
+    return "\n".join(lines + _rest(board)) + "\n"
+
+
+def _render_verdict(board: Board, lines: list[str]) -> str:
+    lines = lines + _verdict_table(board)
+    return "\n".join(lines + _rest(board)) + "\n"
+
+
+def _rest(board: Board) -> list[str]:
+    """Detail tables, query budgets, settings, notes and what is incomplete."""
+    m = board.manifest
+    stats = board.stats()
+    lines: list[str] = []
     recipes = [recipe for recipe, _, _ in board.ranked()]
     for attack in m["attacks"]:
         for table_name in board.detail_tables():
@@ -261,6 +424,7 @@ def render_markdown(board: Board) -> str:
                 rows = [[recipe, *line] for recipe, line in zip(recipes, cells, strict=True)]
             lines += [_table(rows, headers, ("left",) + ("right",) * (len(headers) - 1)), ""]
 
+    lines += _budget_tables(board, recipes)
     lines += [
         "## Settings",
         "",
@@ -299,7 +463,7 @@ def render_markdown(board: Board) -> str:
         lines += [
             f"- failed: `{r.cell_id}`: {(r.error or '').splitlines()[-1]}" for r in board.failed
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def render_csv(board: Board) -> str:
@@ -314,15 +478,58 @@ def render_csv(board: Board) -> str:
             f"{cid.attack}:{cid.key}:std",
             f"{cid.attack}:{cid.key}:n",
         ]
+    verdict = board.verdict
+    if verdict is not None:
+        header += ["worst_case", "worst_case:ci_low", "worst_case:ci_high"]
+        header += [f"{cid.attack}:{cid.key}:{end}" for cid, _ in columns for end in CI_ENDS]
     writer.writerow(header)
-    for rank, (recipe, _, _) in enumerate(board.ranked(), start=1):
+    for rank, (recipe, score, _) in enumerate(board.ranked(), start=1):
         row = stats.get(recipe, {})
         line: list[Any] = [rank, recipe]
         for cid, _ in columns:
             stat = row.get(cid)
             line += ["", "", 0] if stat is None else [f"{stat.mean:.6f}", f"{stat.std:.6f}", stat.n]
+        if verdict is not None:
+            line += [
+                "" if score is None else f"{score:.6f}",
+                *_ci_cells(verdict, recipe, WORST_CASE),
+            ]
+            for cid, _ in columns:
+                line += _ci_cells(verdict, recipe, column_key(cid.attack, cid.key))
         writer.writerow(line)
     return out.getvalue()
+
+
+CI_ENDS = ("ci_low", "ci_high")
+
+
+def _ci_cells(verdict: Verdict, recipe: str, key: str) -> list[str]:
+    interval = verdict.intervals.get((recipe, key))
+    return ["", ""] if interval is None else [f"{interval.low:.6f}", f"{interval.high:.6f}"]
+
+
+def _verdict_json(verdict: Verdict, recipe: str) -> dict[str, Any]:
+    return {
+        "worst_case": verdict.worst_case.get(recipe),
+        "intervals": {
+            key: {"low": ci.low, "high": ci.high, "level": ci.level, "n": ci.n, "seeds": ci.seeds}
+            for (row, key), ci in sorted(verdict.intervals.items())
+            if row == recipe
+        },
+        "significance": {
+            key: {
+                "b": t.b,
+                "c": t.c,
+                "n": t.n,
+                "p": t.p_value,
+                "p_holm": t.p_adjusted,
+                "direction": t.direction,
+            }
+            for (row, key), t in sorted(verdict.tests.items())
+            if row == recipe
+        },
+        "unreliable": verdict.flags.get(recipe, []),
+    }
 
 
 def render_json(board: Board) -> str:
@@ -335,10 +542,11 @@ def render_json(board: Board) -> str:
             {
                 "rank": rank,
                 "recipe": recipe,
-                "mean_robust_accuracy": score,
+                **({} if board.verdict else {"mean_robust_accuracy": score}),
                 "metrics": {
                     f"{cid.attack}:{cid.key}": vars(row[cid]) for cid, _ in columns if cid in row
                 },
+                **(_verdict_json(board.verdict, recipe) if board.verdict else {}),
             }
         )
     payload = {

@@ -178,9 +178,22 @@ def manifest(suite: Suite, cells: list[Cell]) -> dict:
             for v in suite.recipes
         ],
         "attacks": [
-            {"label": v.label, "name": v.plugin.plugin_name, "params": v.plugin.params()}
+            {
+                "label": v.label,
+                "name": v.plugin.plugin_name,
+                "params": v.plugin.params(),
+                "perturbs": v.plugin.perturbs,
+            }
             for v in suite.attacks
         ],
+        "ensemble": [
+            {"label": v.label, "field": v.plugin.ensemble_field()}
+            for v in suite.attacks
+            if (suite.config.ensemble is None or v.label in suite.config.ensemble)
+            and v.plugin.ensemble_field() is not None
+        ],
+        "reference": suite.config.reference
+        or next((v.label for v in suite.recipes if v.label == "baseline"), suite.recipes[0].label),
         "cells": [cell.cell_id for cell in cells],
     }
 

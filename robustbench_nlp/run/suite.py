@@ -49,6 +49,20 @@ class SuiteConfig(BaseModel):
     recipes: list[RecipeSpec] = Field(min_length=1)
     attacks: list[PluginSpec] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    max_examples: int | None = Field(
+        None,
+        gt=0,
+        description="One example set for the clean column and every attack of the task's "
+        "evaluation split (an attack's own max_examples overrides it).",
+    )
+    ensemble: list[str] | None = Field(
+        None,
+        description="Labels of the attacks whose worst case ranks the board (default: every "
+        "perturbation attack).",
+    )
+    reference: str | None = Field(
+        None, description="Recipe label the significance tests compare to (default: baseline)."
+    )
     output: str | None = Field(None, description="Results folder (default leaderboard/<name>).")
     checkpoint_dir: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -210,10 +224,14 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
             plugin = _build(recipes, spec, params, where, f"recipes[{i}]")
             recipe_variants.append(Variant(label, plugin))
     attack_variants: list[Variant] = []
+    shared = {} if config.max_examples is None else {"max_examples": config.max_examples}
     if not any(spec.name == "clean" for spec in config.attacks):
-        attack_variants.append(Variant("clean", attacks.get("clean")()))
+        attack_variants.append(Variant("clean", attacks.get("clean")(**shared)))
     for i, spec in enumerate(config.attacks):
-        plugin = _build(attacks, spec, spec.params, where, f"attacks[{i}]")
+        params = dict(spec.params)
+        if spec.name in attacks and attacks.get(spec.name).reads_task_eval:
+            params = {**shared, **params}
+        plugin = _build(attacks, spec, params, where, f"attacks[{i}]")
         attack_variants.append(Variant(spec.label or plugin.default_label(spec.name), plugin))
     for kind, variants in (("recipes", recipe_variants), ("attacks", attack_variants)):
         labels = [v.label for v in variants]
@@ -223,4 +241,22 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
                 f"{where}: {kind}: label {duplicates[0]!r} is used twice; give each "
                 "entry its own label:."
             )
+    labels = {v.label for v in attack_variants}
+    for label in config.ensemble or []:
+        if label not in labels:
+            raise UserError(
+                f"{where}: ensemble: no attack labelled {label!r} (attacks: "
+                f"{', '.join(sorted(labels))})."
+            )
+        if not next(v for v in attack_variants if v.label == label).plugin.perturbs:
+            raise UserError(
+                f"{where}: ensemble: {label!r} is a fixed evaluation set, not an attack; the "
+                "ensemble holds perturbation attacks only."
+            )
+    recipe_labels = [v.label for v in recipe_variants]
+    if config.reference is not None and config.reference not in recipe_labels:
+        raise UserError(
+            f"{where}: reference: no recipe labelled {config.reference!r} "
+            f"(recipes: {', '.join(recipe_labels)})."
+        )
     return Suite(config, path, task, recipe_variants, attack_variants)
