@@ -87,3 +87,13 @@ def test_include_loads_every_file_of_a_folder(tmp_path):
         )
     assert len(include(tmp_path)) == 2
     assert "folder_task_0" in tasks and "folder_task_1" in tasks
+
+
+def test_the_entry_point_group_is_the_documented_one():
+    """Third-party packages register under ``robustbench_nlp.plugins`` (README); the name
+    must not follow the module that happens to load them."""
+    from robustbench_nlp.core.registry import ENTRY_POINT_GROUP
+
+    assert ENTRY_POINT_GROUP == "robustbench_nlp.plugins"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "`robustbench_nlp.plugins` entry-point group" in readme

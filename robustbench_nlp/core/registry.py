@@ -28,7 +28,7 @@ from robustbench_nlp.core.errors import UserError
 
 T = TypeVar("T")
 
-ENTRY_POINT_GROUP = "robustbench_nlp.run.plugins"
+ENTRY_POINT_GROUP = "robustbench_nlp.plugins"
 
 
 class Registry(Generic[T]):
