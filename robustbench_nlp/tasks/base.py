@@ -7,6 +7,7 @@ lists and fails with the file and line of the first bad row.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,7 @@ class TaskData:
 class Task(Plugin):
     """Base: a classification task with fixed label names."""
 
+    kind: ClassVar[str] = "task"
     label_names: ClassVar[tuple[str, ...]] = ()
     #: True when examples are sentence pairs (NLI).
     is_pair: ClassVar[bool] = False
@@ -70,7 +72,8 @@ class Task(Plugin):
         train, evaluation, source = self.read(data_dir)
         for split, rows in (("train", train), ("eval", evaluation)):
             if not rows:
-                raise UserError(f"task {self.kind}: the {split} split from {source} is empty.")
+                name = self.plugin_name or type(self).__name__
+                raise UserError(f"task {name}: the {split} split from {source} is empty.")
         return TaskData(
             train=self._subset(train, self.train_size),
             eval=self._subset(evaluation, self.eval_size),
@@ -121,11 +124,24 @@ def require_file(data_dir: Path, relative: str, task: str) -> Path:
     return path
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A data file's text; a file that is not in ``encoding`` fails naming the file and line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}:{line}: not {encoding.upper()} text (byte 0x{data[error.start]:02x}); "
+            f"save the file as {encoding.upper()}."
+        ) from None
+
+
 def read_tsv(
     path: Path, encoding: str = "utf-8", header: bool = True
 ) -> Iterable[tuple[int, list]]:
     """(line number, fields) for each row of a tab-separated file without quoting."""
-    with path.open(encoding=encoding, newline="") as handle:
+    with io.StringIO(read_text(path, encoding), newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         for number, row in enumerate(reader, start=1):
             if header and number == 1:
