@@ -188,6 +188,14 @@ def unwritable(tmp: Path) -> Path:
     return folder
 
 
+def hub_task_offline(tmp, mp):
+    from robustbench_nlp.tasks.base import _hub_answers
+
+    if _hub_answers("glue"):
+        pytest.skip("the Hugging Face hub answers here: sst2 would load from it")
+    return ["run", suite(tmp, good("sst2"))]
+
+
 def output_is_a_file(tmp, mp):
     (tmp / "out").write_text("not a folder\n")
     return ["run", suite(tmp)]
@@ -437,6 +445,7 @@ ROWS = [
         ("sst2/train.tsv is missing",),
     ),
     Bad("data-dir-from-the-environment-missing", env_data_dir, ("$RBNLP_DATA_DIR",)),
+    Bad("hub-task-offline", hub_task_offline, ("could not load glue", "--data-dir"), 15.0),
     Bad(
         "wrong-label", run_sst2("label\tsentence\n1\tgood\n7\tbad\n"), ("train.tsv:3", "label '7'")
     ),
