@@ -2,11 +2,16 @@
 
 Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
 how to resume and exits 130.
+
+``run`` and ``list`` execute third-party code: every ``*.py`` given to ``--include`` (a file or
+each file of a folder) and every module of the ``robustbench_nlp.plugins`` entry-point
+group of the installed packages is imported, that is, run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robustbench-nlp",
         description="Train robustness recipes, attack them, and render leaderboards.",
+        epilog="run and list execute plugin code: the files given to --include and the "
+        "modules of every installed package's 'robustbench_nlp.plugins' entry points are "
+        "imported (run) first. Include only code you trust.",
     )
     include = argparse.ArgumentParser(add_help=False)
     include.add_argument(
@@ -24,14 +32,24 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="Load plugins from a .py file or a folder of them (repeatable).",
+        help="Load plugins from a .py file or a folder of them (repeatable). This executes "
+        "the file, or every *.py in the folder, as Python code; installed entry points "
+        "(group robustbench_nlp.run.plugins) are imported too.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    listing = commands.add_parser("list", parents=[include], help="List registered plugins.")
+    listing = commands.add_parser(
+        "list",
+        parents=[include],
+        help="List registered plugins (imports --include files and entry points).",
+    )
     listing.add_argument("kind", nargs="?", choices=["recipes", "attacks", "tasks"])
 
-    run = commands.add_parser("run", parents=[include], help="Run a suite and render its board.")
+    run = commands.add_parser(
+        "run",
+        parents=[include],
+        help="Run a suite and render its board (imports --include files and entry points).",
+    )
     run.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
     run.add_argument(
         "--data-dir",
@@ -45,6 +63,19 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="Override a suite field, e.g. --set seeds=[0,1] (repeatable).",
+    )
+    run.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Results folder (relative to the working directory), instead of the suite's.",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="Run even if the results folder belongs to another suite: its manifest becomes "
+        "this suite's (the records stay).",
     )
 
     board = commands.add_parser("leaderboard", help="Re-render a leaderboard from its records.")
@@ -102,8 +133,10 @@ def _run(args: argparse.Namespace) -> int:
     from robustbench_nlp.tasks.base import resolve_data_dir
 
     suite = load_suite(args.suite, args.overrides)
+    if args.output is not None:
+        suite = dataclasses.replace(suite, output_override=args.output)
     data_dir = resolve_data_dir(args.data_dir)
-    summary = Runner(suite, data_dir).run()
+    summary = Runner(suite, data_dir, force=args.force).run()
     written = write_leaderboard(suite.output)
     print(
         f"{suite.config.name}: {len(summary.computed)} cells computed, {len(summary.reused)} "

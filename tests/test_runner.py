@@ -122,12 +122,16 @@ def test_rerun_skips_finished_cells_and_reuses_the_checkpoint(tmp_path, capsys, 
 def test_a_changed_attack_parameter_is_a_new_cell_but_reuses_the_checkpoint(tmp_path, setup):
     suite, plugin, log = setup()
     assert main(["run", str(suite), "--include", str(plugin)]) == 0
-    assert (
-        main(
-            ["run", str(suite), "--include", str(plugin), "--set", "attacks.c1.params.seconds=0.01"]
-        )
-        == 0
-    )
+    changed = [
+        "run",
+        str(suite),
+        "--include",
+        str(plugin),
+        "--set",
+        "attacks.c1.params.seconds=0.01",
+    ]
+    assert main(changed) == 2  # a changed setting is another suite: the folder is not its own
+    assert main([*changed, "--force"]) == 0
     assert log.read_text().count("done c1") == 2 and log.read_text().count("done c0") == 1
     new = [
         r

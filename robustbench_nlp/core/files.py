@@ -67,3 +67,27 @@ def publish_folder(staging: Path, target: Path, keep_existing: Callable[[], bool
         shutil.rmtree(staging, ignore_errors=True)
         return False
     return True
+
+
+def writable_folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written under ``folder`` (created if missing), or None.
+
+    Checked before a run writes anything: ``folder`` must be a folder (or not exist yet), and
+    its nearest existing ancestor must take a new file (probed with a temporary file that is
+    removed at once, so root, read-only mounts and ACLs are judged as they are).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return "it is a file, not a folder"
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".rbnlp-probe-", dir=existing)
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror or error})"
+    os.close(handle)
+    Path(probe).unlink(missing_ok=True)
+    return None

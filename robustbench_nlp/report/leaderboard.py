@@ -2,6 +2,9 @@
 
 It reads ``suite.json`` and the records of the cells it lists and nothing else (no plugin code,
 no models), so ``robustbench-nlp leaderboard RESULTS`` re-renders a committed board byte for byte.
+Both are checked as they are read (a malformed manifest, a record of another suite or task is
+refused in one line), all three files are rendered before any is written, and they are written
+beside the results folder (never inside it, wherever the command runs from).
 Rows are recipes (each sweep setting its own row); main columns are clean accuracy and the robust
 accuracy of every attack, as mean ± std over seeds; rows are ranked by the mean of the robust
 columns (RobustBench's "robust accuracy" ranking), ties broken by clean accuracy. An attack's
@@ -21,7 +24,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from robustbench_nlp.core.files import atomic_write_text
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.files import atomic_write_text, writable_folder_problem
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.report.verdict import (
     BUDGETS,
@@ -198,7 +202,7 @@ def load_board(results: Path) -> Board:
     manifest = store.manifest()
     records, missing = [], []
     for cell_id in manifest["cells"]:
-        record = store.load(cell_id)
+        record = store.load_checked(cell_id, manifest)
         if record is None:
             missing.append(cell_id)
         else:
@@ -551,7 +555,7 @@ def render_json(board: Board) -> str:
         )
     payload = {
         "suite": board.manifest["suite"],
-        "settings": {k: v for k, v in board.manifest.items() if k != "cells"},
+        "settings": {k: v for k, v in board.manifest.items() if k not in ("cells", "owner")},
         "columns": [{"attack": cid.attack, **asdict(col)} for cid, col in columns],
         "rows": rows,
         "missing_cells": board.missing,
@@ -560,14 +564,50 @@ def render_json(board: Board) -> str:
     return json.dumps(payload, indent=2) + "\n"
 
 
+def board_base(results: Path, out: Path | None = None) -> Path:
+    """The path, without suffix, that the board of ``results`` is written to: ``out`` (inside
+    it when it is a folder), else beside the results folder, however ``results`` is spelled
+    (``.`` inside the folder included)."""
+    results = Path(results)
+    if results.name in ("", ".."):  # "." or "..": name the folder itself
+        results = results.resolve()
+    if out is None:
+        return results.parent / results.name
+    out = Path(out)
+    if out.is_dir():
+        return out / results.name
+    if not out.name or out.name.startswith("."):
+        raise UserError(f"--out {out}: give a file name without suffix, e.g. --out boards/x.")
+    return out
+
+
 def write_leaderboard(results: Path, out: Path | None = None) -> list[Path]:
     """Render ``results`` into ``<out>.md/.csv/.json`` (default: beside the results folder)."""
-    results = Path(results)
-    board = load_board(results)
-    base = Path(out) if out else results.parent / results.name
+    board = load_board(Path(results))
+    base = board_base(results, out)
+    rendered = [
+        (base.parent / (base.name + suffix), render(board))
+        for suffix, render in (
+            (".md", render_markdown),
+            (".csv", render_csv),
+            (".json", render_json),
+        )
+    ]
+    problem = writable_folder_problem(base.parent)
+    if problem:
+        raise UserError(
+            f"{'--out ' if out else ''}{base.parent}: cannot write the board: {problem}."
+        )
     written = []
-    for suffix, render in ((".md", render_markdown), (".csv", render_csv), (".json", render_json)):
-        path = base.parent / (base.name + suffix)
-        atomic_write_text(path, render(board))
+    for path, _ in rendered:
+        if path.is_dir():
+            raise UserError(f"{path}: a folder is in the way of the board; move it.")
+    for path, text in rendered:
+        try:
+            atomic_write_text(path, text)
+        except OSError as error:
+            raise UserError(
+                f"{path}: cannot write the board ({error.strerror or error})."
+            ) from None
         written.append(path)
     return written

@@ -12,16 +12,27 @@ finished cells and anything that changes a result makes a new cell:
   space).
 
 Cells sharing (recipe, seed) share one trained checkpoint, trained at most once and reused
-across suites through the checkpoint store. Before any training the runner loads the task and
-runs every plugin's preflight (files found and parsed, resources present), so bad input fails
-in one line with nothing written. A failing cell is recorded with its error and the others go
-on; a KeyboardInterrupt stops the run but never corrupts finished records.
+across suites through the checkpoint store. Before anything is written the runner checks the
+device, that the results and checkpoint folders can be written, that the results folder is this
+suite's (``store.manifest_conflict``; ``force`` takes it over), the task's data and every
+plugin's preflight (files found and parsed, resources present), the backbone, and every record
+already there (``store.foreign_reason``), so bad input fails in one line with nothing written.
+A failing cell is recorded with its error and the others go on; a KeyboardInterrupt stops the
+run but never corrupts finished records. A training whose loss turns NaN or infinite fails its
+group (``recipes.base.TrainingDiverged``), and a cell with a non-finite metric fails: numbers
+that cannot be trusted are never recorded as ok.
+
+Two runs of one suite at once split the work: a checkpoint key is trained under its lock (the
+second process waits, then loads it), a cell is computed under its lock (the second process
+takes the next free cell and afterwards waits for the busy ones, finding them done), and the
+manifest is merged under a lock, so each cell is computed once and nothing is overwritten.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import platform
-import re
 import time
 import traceback
 from collections.abc import Iterator
@@ -30,16 +41,27 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+from filelock import Timeout
 
+from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.files import writable_folder_problem
 from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.progress import make_progress, write
 from robustbench_nlp.measure.base import MeasureContext
 from robustbench_nlp.model.backbones import Backbone, resolve_backbone
 from robustbench_nlp.model.checkpoints import CheckpointStore, default_checkpoint_dir
 from robustbench_nlp.model.classifier import Classifier
-from robustbench_nlp.recipes.base import TrainContext
+from robustbench_nlp.recipes.base import TrainContext, check_finite
 from robustbench_nlp.resources.layout import fingerprint as resources_fingerprint
-from robustbench_nlp.run.store import PluginRecord, Record, ResultsStore
+from robustbench_nlp.run.store import (
+    PluginRecord,
+    Record,
+    ResultsStore,
+    cell_prefix,
+    manifest_conflict,
+    merge_manifests,
+    settings_hash,
+)
 from robustbench_nlp.run.suite import Suite, Variant
 from robustbench_nlp.tasks.base import TaskData
 
@@ -59,10 +81,6 @@ class RunSummary:
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.=-]+", "-", text).strip("-").lower() or "x"
 
 
 def plugin_identity(name: str, plugin) -> dict:
@@ -143,7 +161,7 @@ def plan(suite: Suite, checked: Preflight) -> list[Cell]:
                     },
                     length=10,
                 )
-                cell_id = f"{_slug(recipe.label)}__seed{seed}__{_slug(attack.label)}__{identity}"
+                cell_id = f"{cell_prefix(recipe.label, seed, attack.label)}__{identity}"
                 cells.append(Cell(recipe, seed, attack, cell_id, key, fingerprints))
     return cells
 
@@ -159,13 +177,19 @@ def library_versions() -> dict[str, str]:
 
 
 def pick_device(requested: str) -> str:
+    available = torch.cuda.is_available()
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if available else "cpu"
+    if requested == "cuda" and not available:
+        raise UserError(
+            f"device: cuda, but torch {torch.__version__} sees no CUDA device here; use "
+            "device: auto (CUDA when there is one) or device: cpu."
+        )
     return requested
 
 
-def manifest(suite: Suite, cells: list[Cell]) -> dict:
-    """The resolved suite (every parameter filled in) and its cell ids, for the leaderboard."""
+def settings(suite: Suite) -> dict:
+    """The resolved suite (every parameter filled in), without its cells."""
     return {
         "suite": suite.config.name,
         "description": suite.config.description,
@@ -194,8 +218,47 @@ def manifest(suite: Suite, cells: list[Cell]) -> dict:
         ],
         "reference": suite.config.reference
         or next((v.label for v in suite.recipes if v.label == "baseline"), suite.recipes[0].label),
-        "cells": [cell.cell_id for cell in cells],
     }
+
+
+def manifest(suite: Suite, cells: list[Cell]) -> dict:
+    """The resolved suite and its cell ids, for the leaderboard."""
+    return {**settings(suite), "cells": [cell.cell_id for cell in cells]}
+
+
+def _owner(suite: Suite, results: Path, manifest_: dict) -> dict:
+    try:
+        source = os.path.relpath(suite.path.resolve(), results.resolve())
+    except ValueError:  # another drive (Windows)
+        source = str(suite.path.resolve())
+    return {"source": Path(source).as_posix(), "settings_hash": settings_hash(manifest_)}
+
+
+def check_ownership(suite: Suite, store: ResultsStore) -> None:
+    """Refuse to run ``suite`` into a results folder that belongs to another suite."""
+    if not store.has_manifest():
+        return
+    existing = store.manifest()
+    conflict = manifest_conflict(existing, settings(suite))
+    if conflict is None:
+        return
+    owner = existing.get("owner") or {}
+    source = owner.get("source")
+    source = os.path.normpath(store.root / source) if source else existing.get("source")
+    whose = f"suite {source or '?'}"
+    raise UserError(
+        f"{store.root} belongs to {whose} ({existing['suite']!r}, {len(existing['cells'])} "
+        f"cells), and {suite.path} differs from it: {conflict}; pass --output DIR to write "
+        "its results elsewhere, or --force to make the folder this suite's (its manifest is "
+        "replaced; the records stay)."
+    )
+
+
+def check_folders(suite: Suite, checkpoints: Path) -> None:
+    for what, folder in (("output", suite.output), ("checkpoint_dir", checkpoints)):
+        problem = writable_folder_problem(folder)
+        if problem:
+            raise UserError(f"{suite.path}: {what} {folder}: {problem}.")
 
 
 def _group(cells: list[Cell]) -> Iterator[list[Cell]]:
@@ -210,22 +273,31 @@ def _group(cells: list[Cell]) -> Iterator[list[Cell]]:
 
 
 class Runner:
-    def __init__(self, suite: Suite, data_dir: Path | None) -> None:
+    def __init__(self, suite: Suite, data_dir: Path | None, force: bool = False) -> None:
         self.suite = suite
         self.data_dir = data_dir
+        #: Take the results folder over even if it belongs to another suite.
+        self.force = force
         self.store = ResultsStore(suite.output)
-        root = suite.config.checkpoint_dir
-        self.checkpoints = CheckpointStore(Path(root) if root else default_checkpoint_dir())
-        self.device = pick_device(suite.config.device)
+        root = suite.checkpoint_dir
+        self.checkpoints = CheckpointStore(root if root else default_checkpoint_dir())
+        self.device = "cpu"
         self.versions = library_versions()
 
     def run(self) -> RunSummary:
-        # Everything that can fail on bad input happens before any training.
+        # Everything that can fail on bad input happens before anything is written.
+        self.device = pick_device(self.suite.config.device)
+        check_folders(self.suite, self.checkpoints.root)
+        if not self.force:
+            check_ownership(self.suite, self.store)
         checked = preflight(self.suite, self.data_dir)
         data = checked.data
         backbone = resolve_backbone(self.suite.config.backbone)
         cells = plan(self.suite, checked)
-        self.store.write_manifest(manifest(self.suite, cells))
+        planned = manifest(self.suite, cells)
+        for cell in cells:  # refuse a foreign record before anything is written
+            self.store.load_checked(cell.cell_id, planned)
+        self._write_manifest(planned)
         summary = RunSummary()
         bar = make_progress(len(cells), f"suite {self.suite.config.name}", unit="cell")
         for group in _group(cells):
@@ -238,76 +310,125 @@ class Runner:
         bar.close()
         return summary
 
+    def _write_manifest(self, planned: dict) -> None:
+        """Merge this run's cells into the folder's manifest (or, with ``force`` or none there,
+        write it), under the manifest's lock: a concurrent run of the same suite merges too."""
+        with self.store.lock("suite.json"):
+            merged = planned
+            if self.store.has_manifest() and not self.force:
+                existing = self.store.manifest()
+                conflict = manifest_conflict(existing, planned)
+                if conflict is not None:  # another suite took the folder since the check
+                    check_ownership(self.suite, self.store)
+                merged = merge_manifests(existing, planned)
+            merged["owner"] = _owner(self.suite, self.store.root, merged)
+            self.store.write_manifest(merged)
+
     def _run_group(self, cells, data: TaskData, backbone: Backbone, summary, bar) -> None:
         first = cells[0]
         training = {}
         try:
             model, reused, training, train_seconds = self._obtain_model(first, data, backbone)
-        except Exception as error:  # the whole group fails, the suite goes on
+        except (Exception, SystemExit) as error:  # the whole group fails, the suite goes on
             for cell in cells:
-                self._write_failed(cell, data, error, summary)
+                with self.store.lock(cell.cell_id):
+                    if self.store.is_finished(cell.cell_id):  # another process did it
+                        summary.reused.append(cell.cell_id)
+                    else:
+                        self._write_failed(cell, data, error, summary)
                 bar.update()
             return
+        busy = []
         for cell in cells:
-            write(f"[{self.suite.config.name}] {cell.cell_id}: running")
-            started = time.perf_counter()
-            context = MeasureContext(
-                task=self.suite.task,
-                data=data,
-                seed=cell.seed,
-                device=self.device,
-                data_dir=self.data_dir,
-                artifact_dir=self.store.records_dir,
-                artifact_prefix=cell.cell_id,
-                label=cell.attack.label,
-            )
+            lock = self.store.lock(cell.cell_id)
             try:
-                result = cell.attack.plugin.run(model, context)
-            except Exception as error:
-                self._write_failed(cell, data, error, summary, training=training)
-                bar.update()
+                lock.acquire(timeout=0)
+            except Timeout:  # another process is computing it: come back to it at the end
+                busy.append(cell)
                 continue
-            record = self._record(cell, data, "ok")
-            record.metrics = result.metrics
-            record.columns = list(result.columns)
-            record.n_examples = result.n_examples
-            record.outcomes = self.store.write_outcomes(cell.cell_id, result.outcomes.to_json())
-            record.artifacts = result.artifacts
-            record.notes = result.notes
-            record.checkpoint_reused = reused
-            record.training = training
-            record.timings = {
-                "train_seconds": round(train_seconds, 2),
-                "attack_seconds": round(time.perf_counter() - started, 2),
-            }
-            self.store.write(record)
-            summary.computed.append(cell.cell_id)
+            try:
+                self._run_cell(cell, model, data, reused, training, train_seconds, summary)
+            finally:
+                lock.release()
             bar.update()
+        for cell in busy:
+            with self.store.lock(cell.cell_id):  # wait for the other process
+                self._run_cell(cell, model, data, reused, training, train_seconds, summary)
+            bar.update()
+
+    def _run_cell(self, cell, model, data, reused, training, train_seconds, summary) -> None:
+        """Compute one cell and write its record; called holding the cell's lock."""
+        if self.store.is_finished(cell.cell_id):  # finished by another process
+            summary.reused.append(cell.cell_id)
+            return
+        write(f"[{self.suite.config.name}] {cell.cell_id}: running")
+        started = time.perf_counter()
+        context = MeasureContext(
+            task=self.suite.task,
+            data=data,
+            seed=cell.seed,
+            device=self.device,
+            data_dir=self.data_dir,
+            artifact_dir=self.store.records_dir,
+            artifact_prefix=cell.cell_id,
+            label=cell.attack.label,
+        )
+        try:
+            result = cell.attack.plugin.run(model, context)
+            untrusted = sorted(k for k, v in result.metrics.items() if not math.isfinite(v))
+            if untrusted:
+                raise ValueError(
+                    f"metric {untrusted[0]} is {result.metrics[untrusted[0]]}: a number that "
+                    "cannot be trusted is not recorded"
+                )
+        except (Exception, SystemExit) as error:
+            self._write_failed(cell, data, error, summary, training=training)
+            return
+        record = self._record(cell, data, "ok")
+        record.metrics = result.metrics
+        record.columns = list(result.columns)
+        record.n_examples = result.n_examples
+        record.outcomes = self.store.write_outcomes(cell.cell_id, result.outcomes.to_json())
+        record.artifacts = result.artifacts
+        record.notes = result.notes
+        record.checkpoint_reused = reused
+        record.training = training
+        record.timings = {
+            "train_seconds": round(train_seconds, 2),
+            "attack_seconds": round(time.perf_counter() - started, 2),
+        }
+        self.store.write(record)
+        summary.computed.append(cell.cell_id)
 
     def _obtain_model(
         self, cell: Cell, data: TaskData, backbone: Backbone
     ) -> tuple[Classifier, bool, dict, float]:
+        """Load the checkpoint of the cell's (recipe, seed), or train and save it; under the
+        key's lock, so a concurrent run waits for this one's training instead of repeating it."""
         key = cell.checkpoint_key
-        if self.checkpoints.exists(key):
-            meta = self.checkpoints.meta(key)
-            return self.checkpoints.load(key, self.device), True, meta["training"], meta["seconds"]
-        started = time.perf_counter()
-        context = TrainContext(self.suite.task, data, backbone, cell.seed, self.device)
-        model = cell.recipe.plugin.train(context)
-        seconds = time.perf_counter() - started
-        self.checkpoints.save(
-            key,
-            model,
-            {
-                "recipe": plugin_identity(cell.recipe.plugin.plugin_name, cell.recipe.plugin),
-                "task": plugin_identity(self.suite.task.plugin_name, self.suite.task),
-                "backbone": self.suite.config.backbone,
-                "seed": cell.seed,
-                "training": context.logs,
-                "seconds": round(seconds, 2),
-                "versions": self.versions,
-            },
-        )
+        with self.checkpoints.lock(key):
+            if self.checkpoints.exists(key):
+                meta = self.checkpoints.meta(key)
+                model = self.checkpoints.load(key, self.device)
+                return model, True, meta["training"], meta["seconds"]
+            started = time.perf_counter()
+            context = TrainContext(self.suite.task, data, backbone, cell.seed, self.device)
+            model = cell.recipe.plugin.train(context)
+            check_finite(model, f"recipe {cell.recipe.label} seed {cell.seed}")
+            seconds = time.perf_counter() - started
+            self.checkpoints.save(
+                key,
+                model,
+                {
+                    "recipe": plugin_identity(cell.recipe.plugin.plugin_name, cell.recipe.plugin),
+                    "task": plugin_identity(self.suite.task.plugin_name, self.suite.task),
+                    "backbone": self.suite.config.backbone,
+                    "seed": cell.seed,
+                    "training": context.logs,
+                    "seconds": round(seconds, 2),
+                    "versions": self.versions,
+                },
+            )
         return model.eval(), False, context.logs, seconds
 
     def _record(self, cell: Cell, data: TaskData, status: str) -> Record:
@@ -335,9 +456,11 @@ class Runner:
             versions=self.versions,
         )
 
-    def _write_failed(self, cell, data, error: Exception, summary, training=None) -> None:
+    def _write_failed(self, cell, data, error: BaseException, summary, training=None) -> None:
         record = self._record(cell, data, "failed")
         record.error = "".join(traceback.format_exception(error)).strip()
+        if isinstance(error, SystemExit):
+            record.error += f"\nSystemExit: the plugin called sys.exit({error.code!r})"
         record.training = training or {}
         self.store.write(record)
         summary.failed.append(cell.cell_id)

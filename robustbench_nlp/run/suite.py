@@ -4,23 +4,39 @@ Loading is strict and happens before any work: malformed YAML, an unknown key, a
 unknown plugin or a bad plugin parameter is reported with the file and the path inside it
 (``suites/x.yaml: recipes[1].params.lr: ...``). ``--set a.b.c=value`` edits the parsed YAML
 before validation, so overrides are validated exactly like the file.
+
+The file must be UTF-8 and may not repeat a key in a mapping (YAML would silently keep the last).
+Work is bounded before anything is expanded: the grid (recipe variants x seeds x attacks) is
+counted from the sweep lists and refused above ``max_cells`` (the suite can raise it), and a
+file whose aliases expand to more than ``MAX_NODES`` values is refused. Labels must stay
+distinct once turned into cell ids (``PGD`` and ``pgd`` would share one).
+
+Relative ``output:`` and ``checkpoint_dir:`` paths are relative to the suite file's folder; the
+default results folder, ``leaderboard/<name>``, is relative to the working directory.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.registry import Registry
 from robustbench_nlp.model.backbones import DEFAULT_BACKBONE
 from robustbench_nlp.run.plugins import attacks, recipes, tasks
+from robustbench_nlp.run.store import check_labels
 from robustbench_nlp.tasks.base import Task
+
+#: The default most cells a suite may have (``max_cells:`` raises it).
+DEFAULT_MAX_CELLS = 1000
+#: The most values (mappings, lists and scalars, aliases expanded) a suite file may hold.
+MAX_NODES = 100_000
 
 
 class PluginSpec(BaseModel):
@@ -48,7 +64,7 @@ class SuiteConfig(BaseModel):
     task: PluginSpec
     recipes: list[RecipeSpec] = Field(min_length=1)
     attacks: list[PluginSpec] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1)
     max_examples: int | None = Field(
         None,
         gt=0,
@@ -63,9 +79,16 @@ class SuiteConfig(BaseModel):
     reference: str | None = Field(
         None, description="Recipe label the significance tests compare to (default: baseline)."
     )
-    output: str | None = Field(None, description="Results folder (default leaderboard/<name>).")
-    checkpoint_dir: str | None = None
+    output: str | None = Field(
+        None,
+        description="Results folder; relative to the suite file's folder (default "
+        "leaderboard/<name> in the working directory).",
+    )
+    checkpoint_dir: str | None = Field(None, description="Relative to the suite file's folder.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_cells: StrictInt = Field(
+        DEFAULT_MAX_CELLS, ge=1, description="Refuse a grid with more cells than this."
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -97,10 +120,27 @@ class Suite:
     task: Task
     recipes: list[Variant]
     attacks: list[Variant]
+    #: ``run --output``: a results folder given on the command line (relative to the working
+    #: directory), instead of the suite's own.
+    output_override: Path | None = None
+
+    def _beside_suite(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
 
     @property
     def output(self) -> Path:
-        return Path(self.config.output or f"leaderboard/{self.config.name}")
+        if self.output_override is not None:
+            return Path(self.output_override)
+        if self.config.output:
+            return self._beside_suite(self.config.output)
+        return Path("leaderboard") / self.config.name
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return (
+            self._beside_suite(self.config.checkpoint_dir) if self.config.checkpoint_dir else None
+        )
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -117,6 +157,8 @@ def _validation_message(where: str, prefix: str, error: ValidationError) -> str:
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key (check its spelling, or remove it)"
+    elif isinstance(first.get("input"), bool) and first["type"] in ("int_type", "float_type"):
+        message = f"a boolean ({str(first['input']).lower()}) is not a number"
     return f"{where}: {path}: {message}"
 
 
@@ -171,6 +213,13 @@ def _build(registry: Registry, spec: PluginSpec, params: dict, where: str, prefi
         raise UserError(_validation_message(where, f"{prefix}.params", error)) from None
 
 
+def count_cells(config: SuiteConfig) -> int:
+    """The number of cells of a suite, from the lengths of its sweep lists (nothing expanded)."""
+    variants = sum(math.prod(len(v) for v in spec.sweep.values()) for spec in config.recipes)
+    attacks_ = len(config.attacks) + (not any(spec.name == "clean" for spec in config.attacks))
+    return variants * len(config.seeds) * attacks_
+
+
 def _sweep(spec: RecipeSpec) -> list[tuple[str, dict[str, Any]]]:
     base = spec.label or spec.name
     if not spec.sweep:
@@ -184,22 +233,109 @@ def _sweep(spec: RecipeSpec) -> list[tuple[str, dict[str, Any]]]:
     return variants
 
 
-def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
-    """Read, override, validate and build every plugin of a suite, or raise UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"suite {path}: no such file; see suites/ for examples.")
+class _SuiteLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key repeated in one mapping (merge keys ``<<`` may still
+    be overridden: that is what they are for)."""
+
+
+def _construct_mapping(loader: _SuiteLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: the base constructor reports it
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first.line + 1}); keep one of them",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_SuiteLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds with every alias expanded (stops counting past
+    ``limit``); raises ValueError on a recursive alias."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise ValueError("an alias refers to a mapping or list that contains it")
+        open_.add(key)
+        items = [x for pair in node.items() for x in pair] if isinstance(node, dict) else node
+        total = 1
+        for item in items:
+            total += size(item)
+            if total > limit:
+                break
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(data)
+
+
+def read_suite_data(path: Path) -> dict[str, Any]:
+    """The raw mapping of a suite file, or UserError (not UTF-8, bad YAML, duplicate keys,
+    aliases that expand beyond ``MAX_NODES``, not a mapping)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}: not UTF-8 text (byte 0x{path.read_bytes()[error.start]:02x} at line "
+            f"{line}); save the file as UTF-8."
+        ) from None
+    except OSError as error:
+        raise UserError(f"suite {path}: cannot be read ({error.strerror}).") from None
+    try:
+        data = yaml.load(text, Loader=_SuiteLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise UserError(f"{path}: invalid YAML{at}: {problem}.") from None
+    except RecursionError:
+        raise UserError(f"{path}: the YAML is nested too deeply.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: a suite must be a YAML mapping (name:, task:, recipes:, ...).")
+    try:
+        size = _expanded_size(data, MAX_NODES)
+    except ValueError as error:
+        raise UserError(f"{path}: {error}; a suite must be a tree.") from None
+    except RecursionError:
+        raise UserError(f"{path}: the YAML is nested too deeply.") from None
+    if size > MAX_NODES:
+        raise UserError(
+            f"{path}: the file expands (aliases included) to more than {MAX_NODES:,} values; "
+            "a suite is a small file: write sweeps as short lists."
+        )
+    return data
+
+
+def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
+    """Read, override, validate and build every plugin of a suite, or raise UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"suite {path}: no such file; see suites/ for examples.")
+    data = read_suite_data(path)
     data.setdefault("name", path.stem)
     for assignment in overrides or []:
         apply_override(data, assignment)
@@ -209,9 +345,13 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
         raise UserError(_validation_message(str(path), "", error)) from None
 
     where = str(path)
-    task = _build(tasks, config.task, config.task.params, where, "task")
-    recipe_variants: list[Variant] = []
     for i, spec in enumerate(config.recipes):
+        for key, values in spec.sweep.items():
+            if not values:
+                raise UserError(
+                    f"{where}: recipes[{i}].sweep.{key}: the list is empty; give at least one "
+                    f"value, or remove {key} from the sweep."
+                )
         if spec.sweep and spec.name in recipes:
             fields = recipes.get(spec.name).model_fields
             for key in spec.sweep:
@@ -220,6 +360,16 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
                         f"{where}: recipes[{i}].sweep.{key}: not a parameter of "
                         f"{spec.name} ({', '.join(fields)})."
                     )
+    cells = count_cells(config)
+    if cells > config.max_cells:
+        raise UserError(
+            f"{where}: the suite has {cells:,} cells (recipe variants x seeds x attacks), more "
+            f"than max_cells: {config.max_cells:,}; shorten the sweeps, or raise max_cells: if "
+            "you mean it."
+        )
+    task = _build(tasks, config.task, config.task.params, where, "task")
+    recipe_variants: list[Variant] = []
+    for i, spec in enumerate(config.recipes):
         for label, params in _sweep(spec):
             plugin = _build(recipes, spec, params, where, f"recipes[{i}]")
             recipe_variants.append(Variant(label, plugin))
@@ -234,13 +384,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
         plugin = _build(attacks, spec, params, where, f"attacks[{i}]")
         attack_variants.append(Variant(spec.label or plugin.default_label(spec.name), plugin))
     for kind, variants in (("recipes", recipe_variants), ("attacks", attack_variants)):
-        labels = [v.label for v in variants]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicates:
-            raise UserError(
-                f"{where}: {kind}: label {duplicates[0]!r} is used twice; give each "
-                "entry its own label:."
-            )
+        check_labels([v.label for v in variants], f"{where}: {kind}")
     labels = {v.label for v in attack_variants}
     for label in config.ensemble or []:
         if label not in labels:

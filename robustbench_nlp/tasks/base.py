@@ -6,10 +6,12 @@ lists and fails with the file and line of the first bad row.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +55,7 @@ class TaskData:
 class Task(Plugin):
     """Base: a classification task with fixed label names."""
 
+    kind: ClassVar[str] = "task"
     label_names: ClassVar[tuple[str, ...]] = ()
     #: True when examples are sentence pairs (NLI).
     is_pair: ClassVar[bool] = False
@@ -70,7 +73,8 @@ class Task(Plugin):
         train, evaluation, source = self.read(data_dir)
         for split, rows in (("train", train), ("eval", evaluation)):
             if not rows:
-                raise UserError(f"task {self.kind}: the {split} split from {source} is empty.")
+                name = self.plugin_name or type(self).__name__
+                raise UserError(f"task {name}: the {split} split from {source} is empty.")
         return TaskData(
             train=self._subset(train, self.train_size),
             eval=self._subset(evaluation, self.eval_size),
@@ -121,11 +125,24 @@ def require_file(data_dir: Path, relative: str, task: str) -> Path:
     return path
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A data file's text; a file that is not in ``encoding`` fails naming the file and line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}:{line}: not {encoding.upper()} text (byte 0x{data[error.start]:02x}); "
+            f"save the file as {encoding.upper()}."
+        ) from None
+
+
 def read_tsv(
     path: Path, encoding: str = "utf-8", header: bool = True
 ) -> Iterable[tuple[int, list]]:
     """(line number, fields) for each row of a tab-separated file without quoting."""
-    with path.open(encoding=encoding, newline="") as handle:
+    with io.StringIO(read_text(path, encoding), newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         for number, row in enumerate(reader, start=1):
             if header and number == 1:
@@ -141,15 +158,56 @@ def require_text(value: str, where: str) -> str:
     return text
 
 
+#: Seconds to wait for the hub before loading a dataset from the local cache only.
+HUB_TIMEOUT = 5.0
+
+
+def _hub_answers(path: str) -> bool:
+    """Does the Hugging Face hub answer (anything, even "no such dataset") within
+    ``HUB_TIMEOUT``?"""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import HfHubHTTPError
+
+    try:
+        HfApi().dataset_info(path, timeout=HUB_TIMEOUT)
+    except HfHubHTTPError:  # an answer: not found, gated, ...
+        return True
+    except Exception:  # offline, a timeout, a proxy
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _cache_only() -> Iterator[None]:
+    """``datasets`` and the hub client in offline mode: the local cache, or an error at once
+    (instead of retrying a network that is not there)."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    owners = [datasets.config, huggingface_hub.constants]
+    saved = [owner.HF_HUB_OFFLINE for owner in owners]
+    for owner in owners:
+        owner.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        for owner, value in zip(owners, saved, strict=True):
+            owner.HF_HUB_OFFLINE = value
+
+
 def from_hub(
     path: str, name: str | None, split: str, revision: str | None = None
 ) -> Sequence[dict]:
     """Load a split through ``datasets`` (needs a network or a warm hub cache); ``revision``
-    picks a branch, e.g. ``refs/convert/parquet`` for a repository that still holds a script."""
+    picks a branch, e.g. ``refs/convert/parquet`` for a repository that still holds a script.
+    When the hub does not answer within ``HUB_TIMEOUT`` seconds, only the local cache is
+    tried, so an offline run without a data folder fails in seconds, not after retries."""
     try:
         import datasets
 
-        return datasets.load_dataset(path, name, split=split, revision=revision)
+        online = _hub_answers(path)
+        with contextlib.nullcontext() if online else _cache_only():
+            return datasets.load_dataset(path, name, split=split, revision=revision)
     except Exception as error:
         raise UserError(
             f"could not load {path} {split} from the hub ({type(error).__name__}); "

@@ -16,6 +16,7 @@ file and line: an unknown label, a missing column, an empty sentence. Nothing he
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from robustbench_nlp.tasks.base import (
     Example,
     Task,
     from_hub,
+    read_text,
     read_tsv,
     require_file,
     require_text,
@@ -116,7 +118,7 @@ def read_sick(path: Path) -> list[Example]:
 def read_anli_jsonl(path: Path) -> list[Example]:
     """ANLI's official JSON lines (``uid, context, hypothesis, label`` with label e / n / c)."""
     rows = []
-    with path.open(encoding="utf-8") as handle:
+    with io.StringIO(read_text(path), newline=None) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

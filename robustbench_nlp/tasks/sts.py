@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from robustbench_nlp.core.errors import UserError
-from robustbench_nlp.tasks.base import DATA_DIR_ENV
+from robustbench_nlp.tasks.base import DATA_DIR_ENV, read_text
 
 #: SentEval's subsets of each STS year (file STS.input.<subset>.txt / STS.gs.<subset>.txt).
 YEARS: dict[str, tuple[str, ...]] = {
@@ -58,7 +58,7 @@ def _missing(path: Path) -> UserError:
 def _lines(path: Path) -> list[str]:
     if not path.is_file():
         raise _missing(path)
-    return path.read_text(encoding="utf-8").splitlines()
+    return read_text(path).splitlines()
 
 
 def _score(text: str, where: str) -> float:

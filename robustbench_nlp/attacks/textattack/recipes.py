@@ -29,6 +29,7 @@ threads), so a Python script that runs such an attack needs the usual
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -417,3 +418,18 @@ class TextAttackRecipe(WordAttack):
 
     recipe: str = Field(description="TextAttack recipe: class, module or command-line name.")
     mlm: str | None = Field(None, description="Masked LM for recipes that need one.")
+
+    def preflight(self, data_dir: Path | None, task) -> None:
+        """Resources present, and ``recipe`` names a TextAttack recipe (imports TextAttack)."""
+        super().preflight(data_dir, task)
+        offline_textattack()
+        from robustbench_nlp.attacks.textattack.components import recipe_classes
+
+        classes = recipe_classes()
+        if self.recipe.lower() not in classes:
+            close = difflib.get_close_matches(self.recipe.lower(), classes, n=3, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UserError(
+                f"attack textattack: recipe {self.recipe!r} is not a TextAttack recipe.{hint} "
+                f"One of: {', '.join(sorted(classes))}."
+            )
