@@ -156,11 +156,22 @@ def test_the_committed_suites_own_their_committed_boards(name):
     match: rerunning a committed suite into its committed folder is allowed."""
     suite = load_suite(REPO / "suites" / f"{name}.yaml")
     store = ResultsStore(REPO / "leaderboard" / name)
-    assert "owner" not in store.manifest()
     check_ownership(suite, store)  # no UserError
     changed = load_suite(REPO / "suites" / f"{name}.yaml", ["recipes.0.params.lr=0.5"])
     with pytest.raises(UserError, match="differs from it: recipes .*lr"):
         check_ownership(changed, store)
+
+
+def test_a_manifest_written_before_owners_belongs_to_the_suite_with_its_settings(tmp_path):
+    committed = json.loads((REPO / "leaderboard" / "sts" / "suite.json").read_text())
+    committed.pop("owner", None)
+    folder = tmp_path / "sts"
+    folder.mkdir()
+    (folder / "suite.json").write_text(json.dumps(committed))
+    check_ownership(load_suite(REPO / "suites" / "sts.yaml"), ResultsStore(folder))
+    changed = load_suite(REPO / "suites" / "sts.yaml", ["recipes.2.params.lr=0.5"])
+    with pytest.raises(UserError, match="differs from it"):
+        check_ownership(changed, ResultsStore(folder))
 
 
 def test_added_cells_are_merged_and_a_subset_run_drops_none(tmp_path, plugin, capsys):

@@ -119,7 +119,8 @@ def column_key(attack: str, metric: str) -> str:
 def build_verdict(
     manifest: dict, records: list[Record], outcomes: dict[str, CellOutcomes]
 ) -> Verdict | None:
-    """The verdict of a board, or None when a finished cell has no outcomes (old records)."""
+    """The verdict of a board, or None when a finished cell has no outcomes (old records) or
+    the suite has no ensemble whose worst case could rank it."""
     ok = [r for r in records if r.status == "ok"]
     if not ok or any(r.cell_id not in outcomes for r in ok) or "ensemble" not in manifest:
         return None
@@ -140,6 +141,8 @@ def build_verdict(
                 chance = max(counts.values()) / sum(counts.values()) if counts else 0.0
                 verdict.chance[column_key(record.attack.label, metric.key)] = chance
     _worst_case(verdict, ok, outcomes, vectors)
+    if not verdict.worst_case:
+        return None  # no ensemble to rank by: the board keeps its mean-robust form
     for key, row in vectors.items():
         verdict.intervals[key] = row_accuracy_ci(row)
     _significance(verdict, vectors)
@@ -160,8 +163,8 @@ def _worst_case(verdict, ok, outcomes, vectors) -> None:
         attacks = {}
         for member in verdict.members:
             cell = by_cell.get((record.recipe.label, record.seed, member["label"]))
-            if cell is None:
-                return  # an unfinished member: no worst case yet
+            if cell is None or member["field"] not in outcomes[cell.cell_id].fields:
+                return  # an unfinished member, or one without that outcome: no worst case
             values = outcomes[cell.cell_id]
             attacks[member["label"]] = dict(
                 zip(values.ids, values.fields.get(member["field"], []), strict=True)
