@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -28,8 +28,10 @@ from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric, reduce_metric
 from robustbench_nlp.core.plugin import Plugin
 from robustbench_nlp.core.progress import progress
-from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.tasks.base import Example, Task, TaskData
+
+if TYPE_CHECKING:  # annotations only: importing the classifier imports torch
+    from robustbench_nlp.model.classifier import Classifier
 
 
 def select_examples(rows: Sequence[Example], max_examples: int | None) -> list[Example]:

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from robustbench_nlp.core.plugin import Plugin
+from robustbench_nlp.core.progress import make_progress
 from robustbench_nlp.model.backbones import Backbone
 from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
 from robustbench_nlp.tasks.base import Example, Task, TaskData
@@ -125,10 +125,8 @@ class Recipe(Plugin):
         )
         model.train()
         started, done, last = time.perf_counter(), 0, {}
-        bar = tqdm(
-            total=total,
-            desc=f"{self.plugin_name or self.kind} {phase} seed={context.seed}",
-            unit="step",
+        bar = make_progress(
+            total, f"{self.plugin_name or self.kind} {phase} seed={context.seed}", unit="step"
         )
         while done < total:
             shuffled = list(examples)

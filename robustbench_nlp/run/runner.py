@@ -97,12 +97,13 @@ class Preflight:
     attacks: dict[str, dict[str, str]]
 
 
-def preflight(suite: Suite, data_dir: Path | None) -> Preflight:
-    """Load the task and check every attack's files and resources, before any training.
+def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> Preflight:
+    """Load the task (unless ``data`` is its loaded data already) and check every attack's files
+    and resources, before any training.
 
     Raises ``UserError`` (one line, naming the file and the fix) on the first problem.
     """
-    data = suite.task.load(data_dir)
+    data = data if data is not None else suite.task.load(data_dir)
     fingerprints: dict[str, dict[str, str]] = {}
     for attack in suite.attacks:
         plugin = attack.plugin
@@ -197,9 +198,12 @@ def _group(cells: list[Cell]) -> Iterator[list[Cell]]:
 
 
 class Runner:
-    def __init__(self, suite: Suite, data_dir: Path | None) -> None:
+    def __init__(self, suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> None:
         self.suite = suite
         self.data_dir = data_dir
+        #: The task's data when the caller loaded it already (the command line does, to report
+        #: a bad data file before importing torch).
+        self.data = data
         self.store = ResultsStore(suite.output)
         root = suite.config.checkpoint_dir
         self.checkpoints = CheckpointStore(Path(root) if root else default_checkpoint_dir())
@@ -208,7 +212,7 @@ class Runner:
 
     def run(self) -> RunSummary:
         # Everything that can fail on bad input happens before any training.
-        checked = preflight(self.suite, self.data_dir)
+        checked = preflight(self.suite, self.data_dir, self.data)
         data = checked.data
         backbone = resolve_backbone(self.suite.config.backbone)
         cells = plan(self.suite, checked)

@@ -4,6 +4,12 @@ Loading is strict and happens before any work: malformed YAML, an unknown key, a
 unknown plugin or a bad plugin parameter is reported with the file and the path inside it
 (``suites/x.yaml: recipes[1].params.lr: ...``). ``--set a.b.c=value`` edits the parsed YAML
 before validation, so overrides are validated exactly like the file.
+
+Checking comes in two steps. ``check_suite`` decides everything the registration records know
+(the file, the schema, plugin names, parameter names, types and bounds) without importing any
+plugin module, so those errors come at once (no torch); ``build_suite`` then builds the plugins
+from their classes, whose own validators (PromptBERT's templates, ...) run last.
+``load_suite`` does both.
 """
 
 from __future__ import annotations
@@ -147,9 +153,16 @@ def _list_index(node: list, part: str, assignment: str, where: str) -> int:
     raise UserError(f"--set {assignment!r}: {where}: no list entry named {part!r}.")
 
 
-def _build(registry: Registry, spec: PluginSpec, params: dict, where: str, prefix: str):
+def _check(registry: Registry, spec: PluginSpec, params: dict, where: str, prefix: str) -> None:
     if spec.name not in registry:
         raise UserError(f"{where}: {prefix}.name: {registry.unknown_message(spec.name)}")
+    try:
+        registry.check(spec.name, params)
+    except ValidationError as error:
+        raise UserError(_validation_message(where, f"{prefix}.params", error)) from None
+
+
+def _build(registry: Registry, spec: PluginSpec, params: dict, where: str, prefix: str):
     cls = registry.get(spec.name)
     try:
         return cls(**params)
@@ -170,8 +183,9 @@ def _sweep(spec: RecipeSpec) -> list[tuple[str, dict[str, Any]]]:
     return variants
 
 
-def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
-    """Read, override, validate and build every plugin of a suite, or raise UserError."""
+def check_suite(path: str | Path, overrides: list[str] | None = None) -> SuiteConfig:
+    """Read, override and validate a suite against the registration records, or raise
+    UserError; imports no plugin module (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"suite {path}: no such file; see suites/ for examples.")
@@ -195,17 +209,45 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
         raise UserError(_validation_message(str(path), "", error)) from None
 
     where = str(path)
-    task = _build(tasks, config.task, config.task.params, where, "task")
-    recipe_variants: list[Variant] = []
+    _check(tasks, config.task, config.task.params, where, "task")
+    recipe_labels = []
     for i, spec in enumerate(config.recipes):
         if spec.sweep and spec.name in recipes:
-            fields = recipes.get(spec.name).model_fields
+            names = [p.name for p in recipes.info(spec.name).params]
             for key in spec.sweep:
-                if key not in fields:
+                if key not in names:
                     raise UserError(
                         f"{where}: recipes[{i}].sweep.{key}: not a parameter of "
-                        f"{spec.name} ({', '.join(fields)})."
+                        f"{spec.name} ({', '.join(names)})."
                     )
+        for label, params in _sweep(spec):
+            _check(recipes, spec, params, where, f"recipes[{i}]")
+            recipe_labels.append(label)
+    attack_labels = [] if any(spec.name == "clean" for spec in config.attacks) else ["clean"]
+    for i, spec in enumerate(config.attacks):
+        _check(attacks, spec, spec.params, where, f"attacks[{i}]")
+        attack_labels.append(spec.label or spec.name)
+    for kind, labels in (("recipes", recipe_labels), ("attacks", attack_labels)):
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise UserError(
+                f"{where}: {kind}: label {duplicates[0]!r} is used twice; give each "
+                "entry its own label:."
+            )
+    return config
+
+
+def build_task(config: SuiteConfig, path: str | Path) -> Task:
+    """The suite's task (task modules import no torch: its data can be checked at once)."""
+    return _build(tasks, config.task, config.task.params, str(path), "task")
+
+
+def build_suite(config: SuiteConfig, path: str | Path, task: Task | None = None) -> Suite:
+    """Build every plugin of a checked suite (their classes' own validators run here)."""
+    path, where = Path(path), str(path)
+    task = task if task is not None else build_task(config, path)
+    recipe_variants: list[Variant] = []
+    for i, spec in enumerate(config.recipes):
         for label, params in _sweep(spec):
             plugin = _build(recipes, spec, params, where, f"recipes[{i}]")
             recipe_variants.append(Variant(label, plugin))
@@ -215,12 +257,9 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
     for i, spec in enumerate(config.attacks):
         plugin = _build(attacks, spec, spec.params, where, f"attacks[{i}]")
         attack_variants.append(Variant(spec.label or spec.name, plugin))
-    for kind, variants in (("recipes", recipe_variants), ("attacks", attack_variants)):
-        labels = [v.label for v in variants]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicates:
-            raise UserError(
-                f"{where}: {kind}: label {duplicates[0]!r} is used twice; give each "
-                "entry its own label:."
-            )
     return Suite(config, path, task, recipe_variants, attack_variants)
+
+
+def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
+    """Read, override, validate and build every plugin of a suite, or raise UserError."""
+    return build_suite(check_suite(path, overrides), path)
