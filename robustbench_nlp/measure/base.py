@@ -7,7 +7,9 @@ computed from those outcomes here, so a plugin file holds only its algorithm. Th
 
 - model mode: eval (no dropout) for the whole cell;
 - selection: ``max_examples`` means the same thing everywhere (``select_examples``);
-- batching: ``batch_size`` examples per call of the plugin's hook;
+- batching: ``batch_size`` examples per call of the plugin's hook, cut from the examples sorted by
+  length (``order``) so that a padded batch carries little padding; the outcomes keep the
+  examples' original order whatever order they were measured in;
 - progress: one bar (or, off a terminal, a line every few percent) per cell.
 
 Subclasses: ``attacks.base.Attack`` (the suite task's evaluation split, perturbed) and
@@ -173,27 +175,52 @@ class Measure(Plugin):
         return ()
 
     # -- the template -------------------------------------------------------------------------
+    def order(self, rows: Sequence[Example]) -> list[int]:
+        """The order the examples are measured in: by length (characters of the text and the
+        pair; a stable sort, so equal lengths keep their order), so that each batch holds
+        similar lengths and pads little. Deterministic: it depends on the examples alone."""
+        return sorted(range(len(rows)), key=lambda i: len(rows[i].text) + len(rows[i].pair or ""))
+
     def batches(self, rows: list[Example]) -> Iterator[list[Example]]:
+        """Consecutive slices of ``rows`` (already in ``order``), one per ``measure`` call."""
         for start in range(0, len(rows), self.batch_size):
             yield rows[start : start + self.batch_size]
 
     def run(self, model: Classifier, context: MeasureContext) -> MeasureResult:
         rows = select_examples(self.examples(context), self.max_examples)
+        order = self.order(rows)
+        ordered = [rows[i] for i in order]
         was_training = model.training
         model.eval()
-        outcomes = Outcomes([])
+        measured: list[dict[str, Any]] = [{} for _ in rows]  # per example, original order
+        names: dict[str, None] = {}
+        done = 0
         try:
             with progress(
                 len(rows), f"{context.label or self.plugin_name} seed={context.seed}"
             ) as bar:
-                for batch in self.batches(rows):
+                for batch in self.batches(ordered):
                     fields = self.measure(model, batch, context)
                     tags = {
                         name: [dict(e.tags).get(name) for e in batch] for name in _tag_names(batch)
                     }
                     fields = {"label": [e.label for e in batch], **tags, **fields}
-                    outcomes.extend([e.id for e in batch], fields)
+                    for name, values in fields.items():
+                        if len(values) != len(batch):
+                            raise ValueError(
+                                f"outcome field {name!r}: {len(values)} values for {len(batch)}"
+                            )
+                        names.setdefault(name, None)
+                        for offset, value in enumerate(values):
+                            measured[order[done + offset]][name] = value
+                    done += len(batch)
                     bar.update(len(batch))
+            if done != len(rows):
+                raise ValueError(f"batches covered {done} of {len(rows)} examples")
+            outcomes = Outcomes([])
+            outcomes.extend(
+                [e.id for e in rows], {name: [m.get(name) for m in measured] for name in names}
+            )
             result = self.finish(outcomes, context)
         finally:
             self.close(context)

@@ -135,6 +135,11 @@ class WordAttack(Attack):
     def preflight(self, data_dir: Path | None, task) -> None:
         require(*self.needs)
 
+    def order(self, rows):
+        """The examples' own order: each is attacked alone (no padding across examples), and
+        the adversarial examples file keeps the order of the set."""
+        return list(range(len(rows)))
+
     def batches(self, rows: list[Example]):
         size = CHUNK_PER_WORKER * self.workers
         for start in range(0, len(rows), size):
