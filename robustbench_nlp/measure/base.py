@@ -18,6 +18,7 @@ Subclasses: ``attacks.base.Attack`` (the suite task's evaluation split, perturbe
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,9 @@ class Measure(Plugin):
     kind: ClassVar[str] = "attack"
     #: The metrics computed from the outcomes (``metrics()`` may add to them).
     metric_specs: ClassVar[tuple[Metric, ...]] = ()
+    #: Whether ``run`` keeps each example's tokens for the cell (``token_cache``): right for a
+    #: measurement of fixed examples, wrong for one that queries many new texts.
+    cache_tokens: ClassVar[bool] = True
 
     max_examples: int | None = Field(
         None, gt=0, description="A fixed random subset of N examples (see select_examples)."
@@ -175,11 +179,20 @@ class Measure(Plugin):
         return ()
 
     # -- the template -------------------------------------------------------------------------
-    def order(self, rows: Sequence[Example]) -> list[int]:
-        """The order the examples are measured in: by length (characters of the text and the
-        pair; a stable sort, so equal lengths keep their order), so that each batch holds
-        similar lengths and pads little. Deterministic: it depends on the examples alone."""
-        return sorted(range(len(rows)), key=lambda i: len(rows[i].text) + len(rows[i].pair or ""))
+    def order(self, rows: Sequence[Example], model: Classifier) -> list[int]:
+        """The order the examples are measured in: by length (a stable sort, so equal lengths
+        keep their order), so that each batch holds similar lengths and pads little.
+
+        The length is the model's token count (``Classifier.token_lengths``; ``run`` holds a
+        ``token_cache``, so the batches reuse that tokenisation), or, for a model that cannot
+        tell, the characters of the text and the pair. It depends on the examples and
+        the tokenizer alone.
+        """
+        if hasattr(model, "token_lengths"):
+            lengths = model.token_lengths(rows)
+        else:
+            lengths = [len(e.text) + len(e.pair or "") for e in rows]
+        return sorted(range(len(rows)), key=lengths.__getitem__)
 
     def batches(self, rows: list[Example]) -> Iterator[list[Example]]:
         """Consecutive slices of ``rows`` (already in ``order``), one per ``measure`` call."""
@@ -187,19 +200,24 @@ class Measure(Plugin):
             yield rows[start : start + self.batch_size]
 
     def run(self, model: Classifier, context: MeasureContext) -> MeasureResult:
+        from robustbench_nlp.model.classifier import token_cache
+
+        scope = token_cache() if self.cache_tokens else contextlib.nullcontext()
         rows = select_examples(self.examples(context), self.max_examples)
-        order = self.order(rows)
-        ordered = [rows[i] for i in order]
         was_training = model.training
         model.eval()
         measured: list[dict[str, Any]] = [{} for _ in rows]  # per example, original order
         names: dict[str, None] = {}
         done = 0
         try:
-            with progress(
-                len(rows), f"{context.label or self.plugin_name} seed={context.seed}"
-            ) as bar:
-                for batch in self.batches(ordered):
+            with (
+                scope,
+                progress(
+                    len(rows), f"{context.label or self.plugin_name} seed={context.seed}"
+                ) as bar,
+            ):
+                order = self.order(rows, model)
+                for batch in self.batches([rows[i] for i in order]):
                     fields = self.measure(model, batch, context)
                     tags = {
                         name: [dict(e.tags).get(name) for e in batch] for name in _tag_names(batch)
