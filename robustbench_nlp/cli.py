@@ -1,7 +1,10 @@
 """Command line: ``robustbench-nlp list | run | leaderboard | resources``.
 
 Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
-how to resume and exits 130.
+how to resume and exits 130. ``--help``, ``list``, ``leaderboard`` and every error in a suite, the
+command line or a task's data files answer without importing torch, transformers or textattack:
+plugins are listed and checked from their registration records (``core/registry.py``), and the
+heavy modules are imported only once there is work to do.
 
 ``run`` and ``list`` execute third-party code: every ``*.py`` given to ``--include`` (a file or
 each file of a folder) and every module of the ``robustbench_nlp.plugins`` entry-point
@@ -44,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         help="List registered plugins (imports --include files and entry points).",
     )
     listing.add_argument("kind", nargs="?", choices=["recipes", "attacks", "tasks"])
+    listing.add_argument("name", nargs="?", help="One plugin: its parameters and defaults.")
 
     run = commands.add_parser(
         "run",
@@ -114,29 +118,61 @@ def _load_includes(paths: list[str]) -> None:
         include(path)
 
 
-def _list(kind: str | None) -> None:
+def _list(kind: str | None, name: str | None) -> None:
     from robustbench_nlp.run.plugins import REGISTRIES
 
-    for name, registry in REGISTRIES.items():
-        if kind not in (None, name):
+    if name is not None:
+        _show(REGISTRIES[kind or "recipes"], name)
+        return
+    for registry_name, registry in REGISTRIES.items():
+        if kind not in (None, registry_name):
             continue
-        print(f"{name}:")
+        print(f"{registry_name}:")
         width = max(len(n) for n in registry.names())
         for plugin, description in registry.describe():
             print(f"  {plugin:<{width}}  {description}")
 
 
+def _show(registry, name: str) -> None:
+    """One plugin: its description, then a row per parameter (type, default, bounds, doc)."""
+    import json
+
+    from robustbench_nlp.core.registry import REQUIRED
+
+    info = registry.info(name)
+    print(f"{registry.kind} {name}: {info.description}")
+    rows = []
+    for p in info.params:
+        default = "(required)" if p.default is REQUIRED else json.dumps(p.default)
+        bounds = ", ".join(f"{k}={v}" for k, v in p.bounds)
+        rows.append((p.name, p.type, default, bounds, p.doc))
+    if not rows:
+        print("  (no parameters)")
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print(("  " + "  ".join([*cells, row[4]])).rstrip())
+
+
 def _run(args: argparse.Namespace) -> int:
-    from robustbench_nlp.report.leaderboard import write_leaderboard
-    from robustbench_nlp.run.runner import Runner
-    from robustbench_nlp.run.suite import load_suite
+    from robustbench_nlp.run.suite import build_suite, build_task, check_suite
     from robustbench_nlp.tasks.base import resolve_data_dir
 
-    suite = load_suite(args.suite, args.overrides)
+    # Everything decidable without plugin code (and the task's data: task modules import no
+    # torch) is checked before the recipes and attacks are imported.
+    config = check_suite(args.suite, args.overrides)
+    data_dir = resolve_data_dir(args.data_dir)
+    task = build_task(config, args.suite)
+    data = task.load(data_dir)
+    suite = build_suite(config, args.suite, task)
     if args.output is not None:
         suite = dataclasses.replace(suite, output_override=args.output)
-    data_dir = resolve_data_dir(args.data_dir)
-    summary = Runner(suite, data_dir, force=args.force).run()
+
+    from robustbench_nlp.report.leaderboard import write_leaderboard
+    from robustbench_nlp.run.runner import Runner
+
+    summary = Runner(suite, data_dir, force=args.force, data=data).run()
     written = write_leaderboard(suite.output)
     print(
         f"{suite.config.name}: {len(summary.computed)} cells computed, {len(summary.reused)} "
@@ -187,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             return _resources(args)
         _load_includes(args.include)
         if args.command == "list":
-            _list(args.kind)
+            _list(args.kind, args.name)
         elif args.command == "run":
             return _run(args)
     except UserError as error:

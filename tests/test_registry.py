@@ -5,12 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from robustbench_nlp.attacks.base import Attack
 from robustbench_nlp.core.errors import UserError
-from robustbench_nlp.core.registry import Registry, include
+from robustbench_nlp.core.params import shadow_model
+from robustbench_nlp.core.registry import (
+    REQUIRED,
+    Registry,
+    extend,
+    first_doc_line,
+    include,
+    param,
+    params_of,
+)
 from robustbench_nlp.recipes.base import Recipe
-from robustbench_nlp.run.plugins import attacks, recipes, tasks
+from robustbench_nlp.recipes.registry import BUILTIN_RECIPES
+from robustbench_nlp.run.plugins import BUILTIN_ATTACKS, attacks, recipes, tasks
+from robustbench_nlp.tasks.registry import BUILTIN_TASKS
 
 
 def test_decorator_registers_and_get_returns_the_class():
@@ -99,3 +111,75 @@ def test_the_entry_point_group_is_the_documented_one():
     assert ENTRY_POINT_GROUP == "robustbench_nlp.plugins"
     readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
     assert "`robustbench_nlp.plugins` entry-point group" in readme
+
+
+BUILTINS = [
+    (registry, name, info)
+    for registry, table in (
+        (tasks, BUILTIN_TASKS),
+        (recipes, BUILTIN_RECIPES),
+        (attacks, BUILTIN_ATTACKS),
+    )
+    for name, info in table.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("registry", "name", "info"), BUILTINS, ids=[f"{r.kind}-{n}" for r, n, _ in BUILTINS]
+)
+def test_registration_record_matches_its_class(registry, name, info):
+    """``list`` and suite checks read the record, never the class: it must not drift."""
+    assert registry.info(name) is info
+    cls = registry.get(name)
+    assert info.target == f"{cls.__module__}:{cls.__qualname__}"
+    assert info.description == first_doc_line(cls)
+    actual = params_of(cls)
+    assert info.params == actual, "the record's params should be:\n" + "\n".join(map(repr, actual))
+    shadow = shadow_model(name, info.params)
+    assert list(shadow.model_fields) == list(cls.model_fields)
+    for field_name, field in cls.model_fields.items():
+        assert shadow.model_fields[field_name].annotation == field.annotation, field_name
+    # The record's model checks types and bounds only; the class's own validators must run
+    # after those (mode "after"), so the record never rejects a value the class accepts.
+    # (The base's "before" check is the exception: it only refuses non-finite numbers and
+    # booleans given for numbers, never turns a value the record refuses into one it accepts.)
+    decorators = cls.__pydantic_decorators__
+    for decorator in (*decorators.field_validators.values(), *decorators.model_validators.values()):
+        if decorator.cls_var_name == "_finite_numbers_no_booleans":
+            continue
+        assert decorator.info.mode == "after", f"{name}: {decorator.cls_var_name}"
+
+
+def test_record_check_gives_the_class_message_without_importing_it():
+    registry: Registry = Registry("recipe", "robustbench_nlp.recipes.base:Recipe")
+    registry.add("baseline", BUILTIN_RECIPES["baseline"])
+    with pytest.raises(ValidationError) as from_record:
+        registry.check("baseline", {"lr": -1, "epochz": 2})
+    assert isinstance(registry._entries["baseline"], str), "check must not import the class"
+    with pytest.raises(ValidationError) as from_class:
+        registry.get("baseline")(lr=-1, epochz=2)
+    simplify = lambda error: [(e["loc"], e["msg"]) for e in error.errors()]  # noqa: E731
+    assert simplify(from_record.value) == simplify(from_class.value)
+    registry.check("baseline", {"lr": 1e-4, "pooling": "cls"})
+
+
+def test_extend_replaces_in_place_and_appends():
+    base = (param("a", "int", 1), param("b", "int", 2))
+    assert [(p.name, p.default) for p in extend(base, param("c", "int"), param("a", "int", 9))] == [
+        ("a", 9),
+        ("b", 2),
+        ("c", REQUIRED),
+    ]
+
+
+def test_lazy_base_class_is_checked_on_registration():
+    registry: Registry = Registry("recipe", "robustbench_nlp.recipes.base:Recipe")
+    with pytest.raises(UserError, match="must be a subclass of Recipe"):
+        registry.add("bad", dict)
+
+    @registry.register("good")
+    class Good(Recipe):
+        """Good."""
+
+    assert registry.get("good") is Good
+    assert registry.info("good").params == params_of(Recipe)

@@ -1,8 +1,11 @@
 """One generic registry for every kind of plugin: recipes, attacks and tasks.
 
 Plugins register with a decorator (``@recipes.register("scal")``). Built-in plugins are listed
-as lazy ``"module:attr"`` strings so that ``robustbench-nlp list`` never imports heavy optional
-libraries (``import textattack`` alone costs seconds). Third-party plugins come from the
+as ``PluginInfo`` records: the lazy ``"module:Class"`` target plus what ``list`` shows and what a
+suite is checked against (the docstring's first line, every parameter with its type, default and
+bounds), so that ``robustbench-nlp list`` and every error in a suite come without importing a
+plugin module (those import torch; ``import textattack`` alone costs seconds). A test checks each
+record against its class. Third-party plugins come from the
 ``robustbench_nlp.plugins`` entry-point group (each entry point names a module that registers on
 import) or from ``--include PATH`` (a ``.py`` file or a folder of them). Both execute the code they
 name: ``run`` and ``list`` import every entry point of the group and every included file.
@@ -21,24 +24,50 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from robustbench_nlp.core.errors import UserError
+from robustbench_nlp.core.params import (  # noqa: F401 - re-exported for the plugin tables
+    REQUIRED,
+    Param,
+    extend,
+    param,
+    params_of,
+    shadow_model,
+)
 
 T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "robustbench_nlp.plugins"
 
 
-class Registry(Generic[T]):
-    """Names -> plugin classes of one kind, with lazy entries and helpful misses."""
+@dataclass(frozen=True)
+class PluginInfo:
+    """What registration knows about a plugin without importing it."""
 
-    def __init__(self, kind: str, base: type | None = None) -> None:
+    #: ``"module:Class"``, imported on first ``Registry.get``.
+    target: str
+    #: The first line of the class docstring.
+    description: str
+    params: tuple[Param, ...] = ()
+
+
+class Registry(Generic[T]):
+    """Names -> plugin classes of one kind, with lazy entries and helpful misses.
+
+    ``base`` is the class every plugin must subclass, or its lazy ``"module:Class"`` (so that
+    the registry itself imports nothing heavy).
+    """
+
+    def __init__(self, kind: str, base: type | str | None = None) -> None:
         self.kind = kind
         self.base = base
         self._entries: dict[str, type[T] | str] = {}
+        self._info: dict[str, PluginInfo] = {}
+        self._shadows: dict[str, Any] = {}
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         """Class decorator: ``@registry.register("name")``."""
@@ -49,8 +78,12 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add(self, name: str, target: type[T] | str) -> None:
-        """Register a class, or a lazy ``"module:attr"`` string resolved on first use."""
+    def add(self, name: str, target: type[T] | str | PluginInfo) -> None:
+        """Register a class, a lazy ``"module:attr"`` string resolved on first use, or a
+        ``PluginInfo`` (a lazy target that ``describe`` and ``check`` answer without importing)."""
+        info = None
+        if isinstance(target, PluginInfo):
+            info, target = target, target.target
         existing = self._entries.get(name)
         if existing is not None and existing is not target and not _same_lazy(existing, target):
             raise UserError(
@@ -60,6 +93,8 @@ class Registry(Generic[T]):
         if not isinstance(target, str):
             self._check_base(name, target)
         self._entries[name] = target
+        if info is not None:
+            self._info[name] = info
 
     def get(self, name: str) -> type[T]:
         if name not in self._entries:
@@ -88,19 +123,56 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
+    def info(self, name: str) -> PluginInfo:
+        """Description and parameters: from the registration record of a built-in (nothing is
+        imported), else from the class."""
+        if name not in self._entries:
+            raise UserError(self.unknown_message(name))
+        if name in self._info:
+            return self._info[name]
+        cls = self.get(name)
+        return PluginInfo(
+            f"{cls.__module__}:{cls.__qualname__}", first_doc_line(cls), params_of(cls)
+        )
+
     def describe(self) -> list[tuple[str, str]]:
         """(name, first line of the docstring) for every entry, sorted by name."""
-        rows = []
-        for name in self.names():
-            doc = inspect.getdoc(self.get(name)) or ""
-            rows.append((name, doc.splitlines()[0] if doc else ""))
-        return rows
+        return [(name, self.info(name).description) for name in self.names()]
+
+    def check(self, name: str, params: dict[str, Any]) -> None:
+        """Validate ``params`` for plugin ``name`` (raises pydantic's ``ValidationError``).
+
+        A built-in with a registration record is checked against a model built from that record
+        (the class's types, defaults and bounds: the same messages, no import); its class's own
+        validators run when it is built. Any other plugin is built, which validates it.
+        """
+        if name not in self._entries:
+            raise UserError(self.unknown_message(name))
+        if name not in self._info or not isinstance(self._entries[name], str):
+            self.get(name)(**params)
+            return
+        if name not in self._shadows:
+            self._shadows[name] = shadow_model(name, self._info[name].params)
+        self._shadows[name](**params)
 
     def _check_base(self, name: str, cls: Any) -> None:
-        if self.base is not None and not (isinstance(cls, type) and issubclass(cls, self.base)):
+        if self.base is None:
+            return
+        base = self.base
+        if isinstance(base, str):
+            module_name, _, attr = base.partition(":")
+            if module_name not in sys.modules:  # nothing can subclass a class never imported
+                raise UserError(f"{self.kind} '{name}' must be a subclass of {attr}, got {cls!r}.")
+            base = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(cls, type) and issubclass(cls, base)):
             raise UserError(
-                f"{self.kind} '{name}' must be a subclass of {self.base.__name__}, got {cls!r}."
+                f"{self.kind} '{name}' must be a subclass of {base.__name__}, got {cls!r}."
             )
+
+
+def first_doc_line(cls: type) -> str:
+    doc = inspect.getdoc(cls) or ""
+    return doc.splitlines()[0] if doc else ""
 
 
 def _same_lazy(a: object, b: object) -> bool:

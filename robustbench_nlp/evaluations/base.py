@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.measure.base import Measure, MeasureContext
-from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.tasks.base import Example, Task
 from robustbench_nlp.tasks.nli import label_index
+
+if TYPE_CHECKING:  # annotations only: importing the classifier imports torch
+    from robustbench_nlp.model.classifier import Classifier
 
 
 class Evaluation(Measure):

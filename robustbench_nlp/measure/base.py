@@ -7,7 +7,9 @@ computed from those outcomes here, so a plugin file holds only its algorithm. Th
 
 - model mode: eval (no dropout) for the whole cell;
 - selection: ``max_examples`` means the same thing everywhere (``select_examples``);
-- batching: ``batch_size`` examples per call of the plugin's hook;
+- batching: ``batch_size`` examples per call of the plugin's hook, cut from the examples sorted by
+  length (``order``) so that a padded batch carries little padding; the outcomes keep the
+  examples' original order whatever order they were measured in;
 - progress: one bar (or, off a terminal, a line every few percent) per cell.
 
 Subclasses: ``attacks.base.Attack`` (the suite task's evaluation split, perturbed) and
@@ -16,11 +18,12 @@ Subclasses: ``attacks.base.Attack`` (the suite task's evaluation split, perturbe
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -28,8 +31,10 @@ from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric, reduce_metric
 from robustbench_nlp.core.plugin import Plugin
 from robustbench_nlp.core.progress import progress
-from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.tasks.base import Example, Task, TaskData
+
+if TYPE_CHECKING:  # annotations only: importing the classifier imports torch
+    from robustbench_nlp.model.classifier import Classifier
 
 
 def select_examples(rows: Sequence[Example], max_examples: int | None) -> list[Example]:
@@ -133,6 +138,9 @@ class Measure(Plugin):
     reads_task_eval: ClassVar[bool] = False
     #: The metrics computed from the outcomes (``metrics()`` may add to them).
     metric_specs: ClassVar[tuple[Metric, ...]] = ()
+    #: Whether ``run`` keeps each example's tokens for the cell (``token_cache``): right for a
+    #: measurement of fixed examples, wrong for one that queries many new texts.
+    cache_tokens: ClassVar[bool] = True
 
     max_examples: int | None = Field(
         None, gt=0, description="A fixed random subset of N examples (see select_examples)."
@@ -189,27 +197,66 @@ class Measure(Plugin):
         return ()
 
     # -- the template -------------------------------------------------------------------------
+    def order(self, rows: Sequence[Example], model: Classifier) -> list[int]:
+        """The order the examples are measured in: by length (a stable sort, so equal lengths
+        keep their order), so that each batch holds similar lengths and pads little.
+
+        The length is the model's token count (``Classifier.token_lengths``; ``run`` holds a
+        ``token_cache``, so the batches reuse that tokenisation), or, for a model that cannot
+        tell, the characters of the text and the pair. It depends on the examples and
+        the tokenizer alone.
+        """
+        if hasattr(model, "token_lengths"):
+            lengths = model.token_lengths(rows)
+        else:
+            lengths = [len(e.text) + len(e.pair or "") for e in rows]
+        return sorted(range(len(rows)), key=lengths.__getitem__)
+
     def batches(self, rows: list[Example]) -> Iterator[list[Example]]:
+        """Consecutive slices of ``rows`` (already in ``order``), one per ``measure`` call."""
         for start in range(0, len(rows), self.batch_size):
             yield rows[start : start + self.batch_size]
 
     def run(self, model: Classifier, context: MeasureContext) -> MeasureResult:
+        from robustbench_nlp.model.classifier import token_cache
+
+        scope = token_cache() if self.cache_tokens else contextlib.nullcontext()
         rows = select_examples(self.examples(context), self.max_examples)
         was_training = model.training
         model.eval()
-        outcomes = Outcomes([])
+        measured: list[dict[str, Any]] = [{} for _ in rows]  # per example, original order
+        names: dict[str, None] = {}
+        done = 0
         try:
-            with progress(
-                len(rows), f"{context.label or self.plugin_name} seed={context.seed}"
-            ) as bar:
-                for batch in self.batches(rows):
+            with (
+                scope,
+                progress(
+                    len(rows), f"{context.label or self.plugin_name} seed={context.seed}"
+                ) as bar,
+            ):
+                order = self.order(rows, model)
+                for batch in self.batches([rows[i] for i in order]):
                     fields = self.measure(model, batch, context)
                     tags = {
                         name: [dict(e.tags).get(name) for e in batch] for name in _tag_names(batch)
                     }
                     fields = {"label": [e.label for e in batch], **tags, **fields}
-                    outcomes.extend([e.id for e in batch], fields)
+                    for name, values in fields.items():
+                        if len(values) != len(batch):
+                            raise ValueError(
+                                f"outcome field {name!r}: {len(values)} values for {len(batch)}"
+                            )
+                        names.setdefault(name, None)
+                        for offset, value in enumerate(values):
+                            measured[order[done + offset]][name] = value
+                    done += len(batch)
                     bar.update(len(batch))
+            if done != len(rows):
+                raise ValueError(f"batches covered {done} of {len(rows)} examples")
+            outcomes = Outcomes([])
+            outcomes.extend(
+                [e.id for e in rows], {name: [m.get(name) for m in measured] for name in names}
+            )
             result = self.finish(outcomes, context)
         finally:
             self.close(context)

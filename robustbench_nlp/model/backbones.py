@@ -6,6 +6,9 @@ tokenizer) for tests; anything else is a local folder or a Hugging Face model id
 checked when it is resolved (before any training): it must be in the local Hugging Face cache,
 or the hub must answer within ``HUB_TIMEOUT`` seconds that it exists; an unknown id or an
 unreachable hub fails in one line instead of in transformers' retries mid-run.
+
+torch and transformers are imported when a backbone is loaded, not with this module: a suite
+names its backbone (``DEFAULT_BACKBONE``) and is checked without them.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, PreTrainedModel
+from typing import TYPE_CHECKING
 
 from robustbench_nlp.core.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 DEFAULT_BACKBONE = "minilm"
 #: Seconds to wait for the hub when a backbone id is not in the local cache.
@@ -53,15 +57,22 @@ class Backbone:
     weights_path: str | None
 
     def load_tokenizer(self):
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(self.tokenizer_path)
 
     def config(self):
+        from transformers import AutoConfig, BertConfig
+
         if self.weights_path is None:
             return BertConfig(vocab_size=self.load_tokenizer().vocab_size, **TINY_CONFIG)
         return AutoConfig.from_pretrained(self.weights_path)
 
     def load_encoder(self, seed: int = 0) -> PreTrainedModel:
         """The pretrained encoder (or, for ``tiny``, a seeded random one)."""
+        import torch
+        from transformers import AutoModel
+
         if self.weights_path is None:
             torch.manual_seed(seed)
             return AutoModel.from_config(self.config())

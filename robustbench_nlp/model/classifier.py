@@ -1,17 +1,21 @@
 """The classifier every recipe trains and every attack queries: encoder + pooling + linear head.
 
-It owns tokenisation (dynamic padding, optional prompt template) so that recipes and attacks
-never re-implement it, and it can run from perturbed word embeddings (``inputs_embeds``), which is
-what embedding-space attacks and adversarial recipes perturb. ``perturb_mask`` marks the tokens
+It owns tokenisation (dynamic padding, optional prompt template; each example encoded on its own
+and, inside ``token_cache()``, once) so that recipes and attacks never re-implement it, and it
+can run from perturbed word embeddings (``inputs_embeds``), which is what embedding-space attacks
+and adversarial recipes perturb. ``perturb_mask`` marks the tokens
 that come from the user's text: special tokens and template words are never perturbed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +24,41 @@ from robustbench_nlp.tasks.base import Example
 
 POOLINGS = ("cls", "mean", "mask")
 _PLACEHOLDER = re.compile(r"(\[X\]|\[Y\])")
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """One example's model inputs before padding (special tokens and template included)."""
+
+    input_ids: np.ndarray
+    #: None where the tokenizer gives none (all zeros).
+    token_type_ids: np.ndarray | None
+    #: True on the tokens of the user's text (what perturbations may touch).
+    perturb_mask: np.ndarray
+
+
+#: The active ``token_cache`` scope: (tokenizer id, template, max_length) -> (tokenizer, rows).
+_TOKEN_CACHE: ContextVar[dict | None] = ContextVar("robustbench_nlp_token_cache", default=None)
+
+
+@contextmanager
+def token_cache() -> Iterator[None]:
+    """Within the block every classifier tokenises each distinct example once.
+
+    ``Classifier.encode`` keeps the unpadded rows of the examples it has seen, per tokenizer,
+    template and max_length (so views sharing an encoder but filling another template keep
+    their own rows), and a batch only pads and stacks them. ``Recipe.fit`` trains inside one,
+    so no step repeats the tokenisation of an earlier epoch. Nested blocks share the outer
+    cache; it is dropped when the outermost block ends.
+    """
+    if _TOKEN_CACHE.get() is not None:
+        yield
+        return
+    token = _TOKEN_CACHE.set({})
+    try:
+        yield
+    finally:
+        _TOKEN_CACHE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -69,36 +108,92 @@ class Classifier(nn.Module):
     # -- tokenisation -------------------------------------------------------------------------
     def tokenize(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
         """Batch of input_ids / attention_mask / token_type_ids / perturb_mask, padded to the
-        longest sequence in the batch (never to max_length)."""
+        longest sequence in the batch (never to max_length).
+
+        Each example is encoded on its own (``encode``; inside ``token_cache()`` once per
+        block), then the batch is padded and stacked (``collate``).
+        """
+        return self.collate(self.encode(examples))
+
+    def encode(self, examples: Sequence[Example]) -> list[Encoded]:
+        """The unpadded model inputs of each example; inside ``token_cache()`` each distinct
+        example is tokenised once and its row reused by every later batch."""
+        cache = _TOKEN_CACHE.get()
+        if cache is None:
+            return self._encode(examples)
+        key = (id(self.tokenizer), self.spec.template, self.spec.max_length)
+        owner, rows = cache.setdefault(key, (self.tokenizer, {}))
+        if owner is not self.tokenizer:  # another tokenizer at a recycled address
+            owner, rows = cache[key] = (self.tokenizer, {})
+        missing = list(dict.fromkeys(e for e in examples if e not in rows))
+        if missing:
+            rows.update(zip(missing, self._encode(missing), strict=True))
+        return [rows[e] for e in examples]
+
+    def token_lengths(self, examples: Sequence[Example], chunk: int = 1024) -> list[int]:
+        """Tokens of each example as the model sees it (special tokens in, truncated)."""
+        lengths: list[int] = []
+        for start in range(0, len(examples), chunk):
+            lengths += [len(row.input_ids) for row in self.encode(examples[start : start + chunk])]
+        return lengths
+
+    def collate(self, rows: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        """Pad encoded rows to the longest one (on the tokenizer's padding side) and stack them
+        into tensors on the model's device."""
+        width = max((len(row.input_ids) for row in rows), default=0)
+        shape = (len(rows), width)
+        input_ids = np.full(shape, self.tokenizer.pad_token_id, dtype=np.int64)
+        token_types = np.zeros(shape, dtype=np.int64)
+        attention = np.zeros(shape, dtype=np.int64)
+        perturb = np.zeros(shape, dtype=bool)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for i, row in enumerate(rows):
+            n = len(row.input_ids)
+            cols = slice(width - n, width) if left else slice(0, n)
+            input_ids[i, cols] = row.input_ids
+            attention[i, cols] = 1
+            perturb[i, cols] = row.perturb_mask
+            if row.token_type_ids is not None:
+                token_types[i, cols] = row.token_type_ids
+        arrays = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "token_type_ids": token_types,
+            "perturb_mask": perturb,
+        }
+        return {key: torch.from_numpy(value).to(self.device) for key, value in arrays.items()}
+
+    def _encode(self, examples: Sequence[Example]) -> list[Encoded]:
         if self.spec.template is not None:
-            batch = self._tokenize_template(examples)
-        else:
-            texts = [e.text for e in examples]
-            pairs = (
-                [e.pair for e in examples] if examples and examples[0].pair is not None else None
-            )
+            return self._encode_template(examples)
+        rows: list[Encoded | None] = [None] * len(examples)
+        singles = [i for i, e in enumerate(examples) if e.pair is None]
+        pairs = [i for i, e in enumerate(examples) if e.pair is not None]
+        for indices, with_pair in ((singles, False), (pairs, True)):
+            if not indices:
+                continue
             encoded = self.tokenizer(
-                texts,
-                pairs,
+                [examples[i].text for i in indices],
+                [examples[i].pair for i in indices] if with_pair else None,
                 truncation=True,
                 max_length=self.spec.max_length,
-                padding=True,
                 return_special_tokens_mask=True,
-                return_tensors="pt",
             )
-            special = encoded.pop("special_tokens_mask").bool()
-            batch = dict(encoded)
-            batch["perturb_mask"] = batch["attention_mask"].bool() & ~special
-        if "token_type_ids" not in batch:
-            batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
-        return {key: value.to(self.device) for key, value in batch.items()}
+            types = encoded.get("token_type_ids")
+            for j, i in enumerate(indices):
+                rows[i] = Encoded(
+                    np.asarray(encoded["input_ids"][j], dtype=np.int64),
+                    np.asarray(types[j], dtype=np.int64) if types is not None else None,
+                    ~np.asarray(encoded["special_tokens_mask"][j], dtype=bool),
+                )
+        return rows  # type: ignore[return-value]
 
     def template_parts(self) -> list[str]:
         """The template split into literal pieces and the placeholders [X] / [Y]."""
         assert self.spec.template is not None
         return [part for part in _PLACEHOLDER.split(self.spec.template) if part]
 
-    def _tokenize_template(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+    def _encode_template(self, examples: Sequence[Example]) -> list[Encoded]:
         """Fill the template, truncating the sentences (never the template) to max_length.
 
         Each literal piece is tokenised on its own, so the [MASK] token and the template words
@@ -119,7 +214,7 @@ class Classifier(nn.Module):
         budget = self.spec.max_length - 2 - sum(len(ids) for ids in literal_ids.values())
         if budget < 1:
             raise UserError(f"max_length {self.spec.max_length} leaves no room for the text.")
-        rows, masks = [], []
+        rows = []
         for index in range(len(examples)):
             sentence_ids = {key: list(ids[index]) for key, ids in encoded.items()}
             present = [p for p in parts if p in sentence_ids]
@@ -133,17 +228,8 @@ class Classifier(nn.Module):
                 mask += [part in sentence_ids] * len(piece)
             ids.append(tok.sep_token_id)
             mask.append(False)
-            rows.append(ids)
-            masks.append(mask)
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        perturb = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, (ids, mask) in enumerate(zip(rows, masks, strict=True)):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            attention[i, : len(ids)] = 1
-            perturb[i, : len(ids)] = torch.tensor(mask)
-        return {"input_ids": input_ids, "attention_mask": attention, "perturb_mask": perturb}
+            rows.append(Encoded(np.asarray(ids, dtype=np.int64), None, np.asarray(mask)))
+        return rows
 
     # -- forward ------------------------------------------------------------------------------
     def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,17 @@ A recipe is a plugin whose fields are its hyperparameters. ``train`` returns a `
 the default trains it end to end with ``classification_loss`` through ``fit``, so a recipe that
 only changes the loss (SCAL) overrides ``classification_loss``, and one with an unsupervised phase
 (USCAL, PromptBERT) runs ``fit`` twice with different step functions.
+
+``fit`` trains near the padding-free floor: its batches come from length buckets
+(``bucketed_batches``: seeded, every example once per epoch) so that a batch carries little
+padding, and it runs inside ``token_cache()``, so each example is tokenised once for the whole
+fit and a step only pads and stacks its rows. Step functions keep their contract (model,
+examples) -> (loss, logs) and call ``model.tokenize`` as before.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,12 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.plugin import Plugin
+from robustbench_nlp.core.progress import make_progress
 from robustbench_nlp.model.backbones import Backbone
-from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.model.classifier import Classifier, ClassifierSpec, token_cache
 from robustbench_nlp.tasks.base import Example, Task, TaskData
 
 Batch = dict[str, torch.Tensor]
@@ -62,10 +70,46 @@ def check_finite(model: Classifier, where: str) -> None:
             raise TrainingDiverged(f"{where}: weight {name} is not finite after training.")
 
 
+#: Batches per length bucket in ``bucketed_batches``: large enough that a bucket spans the
+#: common lengths (little padding), small enough that batches still mix the training set.
+BUCKET_BATCHES = 50
+
+
+def bucketed_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    rng: random.Random,
+    bucket_batches: int = BUCKET_BATCHES,
+) -> list[list[int]]:
+    """One epoch of batches (indices into ``lengths``) that carry little padding.
+
+    1. shuffle all indices with ``rng``;
+    2. cut the shuffled order into buckets of ``bucket_batches * batch_size`` indices;
+    3. sort each bucket by length (stable: equal lengths keep their shuffled order) and cut it
+       into batches of ``batch_size``; only the last bucket's last batch may be smaller;
+    4. shuffle the order of all the batches with ``rng``.
+
+    Every index is in exactly one batch; the batches depend only on ``lengths``, the sizes and
+    the state of ``rng`` (a seeded ``random.Random``), so a seed gives the same epochs on every
+    run and machine; consecutive calls with one generator give different epochs.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    bucket = max(1, bucket_batches) * batch_size
+    batches = []
+    for start in range(0, len(order), bucket):
+        chunk = sorted(order[start : start + bucket], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 class Recipe(Plugin):
     """Base: fine-tune encoder + linear head with cross-entropy."""
 
     kind: ClassVar[str] = "recipe"
+    #: 2: length-bucketed batches, every example once per epoch (was: shuffled, last dropped).
+    version: ClassVar[int] = 2
 
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, gt=0, description="Stop after this many steps.")
@@ -114,10 +158,16 @@ class Recipe(Plugin):
         phase: str,
         lr: float | None = None,
     ) -> None:
-        """AdamW with linear warmup/decay over shuffled batches; logs the phase's last losses."""
+        """AdamW with linear warmup/decay over length-bucketed batches (``bucketed_batches``,
+        seeded by ``context.seed``; every example once per epoch, the last batch of an epoch
+        may be smaller), each example tokenised once (``token_cache``); logs the phase's last
+        losses."""
+        if not examples:
+            raise UserError(f"{self.plugin_name or self.kind} {phase}: no examples to train on.")
         seed_everything(context.seed)
         order = random.Random(context.seed)
-        batches_per_epoch = max(1, len(examples) // self.batch_size)
+        examples = list(examples)
+        batches_per_epoch = math.ceil(len(examples) / self.batch_size)
         total = batches_per_epoch * self.epochs
         if self.max_steps is not None:
             total = min(total, self.max_steps)
@@ -137,39 +187,38 @@ class Recipe(Plugin):
         )
         model.train()
         started, done, last = time.perf_counter(), 0, {}
-        bar = tqdm(
-            total=total,
-            desc=f"{self.plugin_name or self.kind} {phase} seed={context.seed}",
-            unit="step",
+        bar = make_progress(
+            total, f"{self.plugin_name or self.kind} {phase} seed={context.seed}", unit="step"
         )
-        while done < total:
-            shuffled = list(examples)
-            order.shuffle(shuffled)
-            for start in range(0, batches_per_epoch * self.batch_size, self.batch_size):
-                loss, last = step(model, shuffled[start : start + self.batch_size])
-                where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
-                if not bool(torch.isfinite(loss.detach()).all()):
-                    bar.close()
-                    raise TrainingDiverged(
-                        f"{where}: the loss is {loss.item()}; training diverged: lower the "
-                        "learning rate, or check the data and the recipe's parameters."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                if not bool(torch.isfinite(norm)):
-                    bar.close()
-                    raise TrainingDiverged(
-                        f"{where}: the gradient norm is {norm.item()}; training diverged: lower "
-                        "the learning rate, or check the data and the recipe's parameters."
-                    )
-                optimizer.step()
-                scheduler.step()
-                done += 1
-                bar.update()
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
-                if done >= total:
-                    break
+        with token_cache():
+            lengths = model.token_lengths(examples)
+            while done < total:
+                for batch in bucketed_batches(lengths, self.batch_size, order):
+                    loss, last = step(model, [examples[i] for i in batch])
+                    where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
+                    if not bool(torch.isfinite(loss.detach()).all()):
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"{where}: the loss is {loss.item()}; training diverged: lower the "
+                            "learning rate, or check the data and the recipe's parameters."
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    if not bool(torch.isfinite(norm)):
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"{where}: the gradient norm is {norm.item()}; training diverged: "
+                            "lower the learning rate, or check the data and the recipe's "
+                            "parameters."
+                        )
+                    optimizer.step()
+                    scheduler.step()
+                    done += 1
+                    bar.update()
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+                    if done >= total:
+                        break
         bar.close()
         model.eval()
         context.logs[phase] = {

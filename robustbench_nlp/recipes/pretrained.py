@@ -8,7 +8,7 @@ i.e. chance. The training fields inherited from ``Recipe`` (epochs, lr, ...) are
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,6 +20,9 @@ from robustbench_nlp.tasks.base import Task
 
 class Pretrained(Recipe):
     """The backbone as downloaded, with a random head (no training)."""
+
+    #: It never calls ``fit``: the batching change of ``Recipe`` version 2 leaves it unchanged.
+    version: ClassVar[int] = 1
 
     pooling: Literal["cls", "mean", "mask"] = "mean"
     template: str | None = Field(None, description="Prompt template ([X], [MASK]) for 'mask'.")

@@ -1,18 +1,129 @@
-"""The recipe registry and the built-in recipes, listed lazily by ``module:Class``."""
+"""The recipe registry and the built-in recipes, each listed by its registration record.
+
+A record (``PluginInfo``) names the class lazily (``module:Class``) and carries its docstring's
+first line and its parameters, so ``robustbench-nlp list`` and suite checks import no recipe
+module (they import torch); ``tests/test_registry.py`` checks every record against its class.
+"""
 
 from __future__ import annotations
 
-from robustbench_nlp.core.registry import Registry
-from robustbench_nlp.recipes.base import Recipe
+from typing import TYPE_CHECKING
 
-recipes: Registry[Recipe] = Registry("recipe", Recipe)
+from robustbench_nlp.core.registry import PluginInfo, Registry, extend, param
+
+if TYPE_CHECKING:
+    from robustbench_nlp.recipes.base import Recipe
+
+recipes: Registry[Recipe] = Registry("recipe", "robustbench_nlp.recipes.base:Recipe")
+
+#: The fields of ``recipes.base.Recipe``.
+RECIPE_PARAMS = (
+    param("epochs", "int", 1, ge=1),
+    param("max_steps", "int | None", None, "Stop after this many steps.", gt=0),
+    param("batch_size", "int", 32, ge=2),
+    param("lr", "float", 5e-05, gt=0),
+    param("warmup_ratio", "float", 0.1, ge=0, lt=1),
+    param("weight_decay", "float", 0.01, ge=0),
+    param("max_length", "int", 64, ge=8),
+    param("pooling", "Literal['cls', 'mean']", "mean"),
+    param("dropout", "float", 0.1, ge=0, lt=1),
+)
+
+#: The fields of ``recipes.unsupervised.UnsupervisedRecipe``.
+UNSUPERVISED_PARAMS = extend(
+    RECIPE_PARAMS,
+    param("temperature", "float", 0.05, "InfoNCE temperature tau.", gt=0),
+    param("unsup_epochs", "int", 1, "Epochs over the unlabelled sentences.", ge=1),
+    param("unsup_max_steps", "int | None", None, "Stop phase 1 after N steps.", gt=0),
+    param("unsup_batch_size", "int", 64, "Sentences per contrastive batch.", ge=2),
+    param("unsup_lr", "float", 3e-05, gt=0),
+    param("unsup_warmup_ratio", "float", 0.0, ge=0, lt=1),
+    param(
+        "head",
+        "Literal['finetune', 'linear', 'none']",
+        "finetune",
+        "Phase 2: baseline fine-tuning, linear probe, or no head.",
+    ),
+)
+
+_EPS = param("eps", "float", 0.3, "L2 radius of the perturbation per example.", ge=0)
 
 BUILTIN_RECIPES = {
-    "baseline": "robustbench_nlp.recipes.baseline:Baseline",
-    "scal": "robustbench_nlp.recipes.scal:SCAL",
-    "uscal": "robustbench_nlp.recipes.uscal:USCAL",
-    "promptbert": "robustbench_nlp.recipes.promptbert:PromptBERT",
-    "pretrained": "robustbench_nlp.recipes.pretrained:Pretrained",
+    "baseline": PluginInfo(
+        "robustbench_nlp.recipes.baseline:Baseline",
+        "Standard fine-tuning with cross-entropy (AdamW, linear warmup, dynamic padding).",
+        RECIPE_PARAMS,
+    ),
+    "scal": PluginInfo(
+        "robustbench_nlp.recipes.scal:SCAL",
+        "Fine-tuning with CE on clean and eps-perturbed embeddings plus clean/perturbed InfoNCE.",
+        extend(
+            RECIPE_PARAMS,
+            param("eps", "float", 0.3, "L2 radius of the perturbation (see norm_scope).", ge=0),
+            param(
+                "norm_scope",
+                "Literal['batch', 'example']",
+                "batch",
+                "Normalise over the batch's embedding matrix, or per example.",
+            ),
+            param("lam", "float", 1.0, "Weight lambda of the InfoNCE term.", ge=0),
+            param("temperature", "float", 0.05, "InfoNCE temperature tau.", gt=0),
+        ),
+    ),
+    "uscal": PluginInfo(
+        "robustbench_nlp.recipes.uscal:USCAL",
+        "SimCSE with an adversarial third view (eps-perturbed embeddings), then a head.",
+        extend(
+            UNSUPERVISED_PARAMS,
+            _EPS,
+            param("alpha", "float", 0.5, "Weight of the two adversarial terms.", ge=0, lt=1),
+            param(
+                "projection",
+                "bool | None",
+                None,
+                "Phase-1 MLP over the representation (null: on for cls pooling).",
+            ),
+        ),
+    ),
+    "promptbert": PluginInfo(
+        "robustbench_nlp.recipes.promptbert:PromptBERT",
+        "[MASK]-in-template representation, contrastive between two templates, then a head.",
+        extend(
+            UNSUPERVISED_PARAMS,
+            param("pooling", "Literal['mask']", "mask"),
+            param("unsup_lr", "float", 1e-05, gt=0),
+            param(
+                "template",
+                "str",
+                'This sentence : "[X]" means [MASK] .',
+                "Representation template ([X], [MASK]).",
+            ),
+            param(
+                "positive_template",
+                "str",
+                'This sentence of "[X]" means [MASK] .',
+                "Template of the positive.",
+            ),
+            param(
+                "pair_template",
+                "str",
+                'This sentence : "[X]" and this sentence : "[Y]" mean [MASK] .',
+                "Template for sentence pairs.",
+            ),
+            param("denoise", "bool", True, "Subtract the template-only [MASK] state."),
+            param("projection", "bool", True, "SimCSE's MLP over the representation, phase 1."),
+        ),
+    ),
+    "pretrained": PluginInfo(
+        "robustbench_nlp.recipes.pretrained:Pretrained",
+        "The backbone as downloaded, with a random head (no training).",
+        extend(
+            RECIPE_PARAMS,
+            param("pooling", "Literal['cls', 'mean', 'mask']", "mean"),
+            param("template", "str | None", None, "Prompt template ([X], [MASK]) for 'mask'."),
+            param("denoise", "bool", False, "PromptBERT template denoising (pooling 'mask')."),
+        ),
+    ),
 }
-for _name, _target in BUILTIN_RECIPES.items():
-    recipes.add(_name, _target)
+for _name, _info in BUILTIN_RECIPES.items():
+    recipes.add(_name, _info)

@@ -115,12 +115,13 @@ class Preflight:
     attacks: dict[str, dict[str, str]]
 
 
-def preflight(suite: Suite, data_dir: Path | None) -> Preflight:
-    """Load the task and check every attack's files and resources, before any training.
+def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> Preflight:
+    """Load the task (unless ``data`` is its loaded data already) and check every attack's files
+    and resources, before any training.
 
     Raises ``UserError`` (one line, naming the file and the fix) on the first problem.
     """
-    data = suite.task.load(data_dir)
+    data = data if data is not None else suite.task.load(data_dir)
     fingerprints: dict[str, dict[str, str]] = {}
     for attack in suite.attacks:
         plugin = attack.plugin
@@ -273,11 +274,20 @@ def _group(cells: list[Cell]) -> Iterator[list[Cell]]:
 
 
 class Runner:
-    def __init__(self, suite: Suite, data_dir: Path | None, force: bool = False) -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        data_dir: Path | None,
+        force: bool = False,
+        data: TaskData | None = None,
+    ) -> None:
         self.suite = suite
         self.data_dir = data_dir
         #: Take the results folder over even if it belongs to another suite.
         self.force = force
+        #: The task's data when the caller loaded it already (the command line does, to report
+        #: a bad data file before importing torch).
+        self.data = data
         self.store = ResultsStore(suite.output)
         root = suite.checkpoint_dir
         self.checkpoints = CheckpointStore(root if root else default_checkpoint_dir())
@@ -290,7 +300,7 @@ class Runner:
         check_folders(self.suite, self.checkpoints.root)
         if not self.force:
             check_ownership(self.suite, self.store)
-        checked = preflight(self.suite, self.data_dir)
+        checked = preflight(self.suite, self.data_dir, self.data)
         data = checked.data
         backbone = resolve_backbone(self.suite.config.backbone)
         cells = plan(self.suite, checked)

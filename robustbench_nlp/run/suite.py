@@ -13,6 +13,12 @@ distinct once turned into cell ids (``PGD`` and ``pgd`` would share one).
 
 Relative ``output:`` and ``checkpoint_dir:`` paths are relative to the suite file's folder; the
 default results folder, ``leaderboard/<name>``, is relative to the working directory.
+
+Checking comes in two steps. ``check_suite`` decides everything the registration records know
+(the file, the schema, plugin names, parameter names, types and bounds) without importing any
+plugin module, so those errors come at once (no torch); ``build_suite`` then builds the plugins
+from their classes, whose own validators (PromptBERT's templates, ...) run last.
+``load_suite`` does both.
 """
 
 from __future__ import annotations
@@ -203,6 +209,15 @@ def _list_index(node: list, part: str, assignment: str, where: str) -> int:
     raise UserError(f"--set {assignment!r}: {where}: no list entry named {part!r}.")
 
 
+def _check(registry: Registry, spec: PluginSpec, params: dict, where: str, prefix: str) -> None:
+    if spec.name not in registry:
+        raise UserError(f"{where}: {prefix}.name: {registry.unknown_message(spec.name)}")
+    try:
+        registry.check(spec.name, params)
+    except ValidationError as error:
+        raise UserError(_validation_message(where, f"{prefix}.params", error)) from None
+
+
 def _build(registry: Registry, spec: PluginSpec, params: dict, where: str, prefix: str):
     if spec.name not in registry:
         raise UserError(f"{where}: {prefix}.name: {registry.unknown_message(spec.name)}")
@@ -330,8 +345,9 @@ def read_suite_data(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
-    """Read, override, validate and build every plugin of a suite, or raise UserError."""
+def check_suite(path: str | Path, overrides: list[str] | None = None) -> SuiteConfig:
+    """Read, override and validate a suite against the registration records, or raise
+    UserError; imports no plugin module (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"suite {path}: no such file; see suites/ for examples.")
@@ -353,12 +369,12 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
                     f"value, or remove {key} from the sweep."
                 )
         if spec.sweep and spec.name in recipes:
-            fields = recipes.get(spec.name).model_fields
+            names = [p.name for p in recipes.info(spec.name).params]
             for key in spec.sweep:
-                if key not in fields:
+                if key not in names:
                     raise UserError(
                         f"{where}: recipes[{i}].sweep.{key}: not a parameter of "
-                        f"{spec.name} ({', '.join(fields)})."
+                        f"{spec.name} ({', '.join(names)})."
                     )
     cells = count_cells(config)
     if cells > config.max_cells:
@@ -367,7 +383,24 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
             f"than max_cells: {config.max_cells:,}; shorten the sweeps, or raise max_cells: if "
             "you mean it."
         )
-    task = _build(tasks, config.task, config.task.params, where, "task")
+    _check(tasks, config.task, config.task.params, where, "task")
+    for i, spec in enumerate(config.recipes):
+        for _, params in _sweep(spec):
+            _check(recipes, spec, params, where, f"recipes[{i}]")
+    for i, spec in enumerate(config.attacks):
+        _check(attacks, spec, spec.params, where, f"attacks[{i}]")
+    return config
+
+
+def build_task(config: SuiteConfig, path: str | Path) -> Task:
+    """The suite's task (task modules import no torch: its data can be checked at once)."""
+    return _build(tasks, config.task, config.task.params, str(path), "task")
+
+
+def build_suite(config: SuiteConfig, path: str | Path, task: Task | None = None) -> Suite:
+    """Build every plugin of a checked suite (their classes' own validators run here)."""
+    path, where = Path(path), str(path)
+    task = task if task is not None else build_task(config, path)
     recipe_variants: list[Variant] = []
     for i, spec in enumerate(config.recipes):
         for label, params in _sweep(spec):
@@ -379,7 +412,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
         attack_variants.append(Variant("clean", attacks.get("clean")(**shared)))
     for i, spec in enumerate(config.attacks):
         params = dict(spec.params)
-        if spec.name in attacks and attacks.get(spec.name).reads_task_eval:
+        if attacks.get(spec.name).reads_task_eval:
             params = {**shared, **params}
         plugin = _build(attacks, spec, params, where, f"attacks[{i}]")
         attack_variants.append(Variant(spec.label or plugin.default_label(spec.name), plugin))
@@ -404,3 +437,8 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
             f"(recipes: {', '.join(recipe_labels)})."
         )
     return Suite(config, path, task, recipe_variants, attack_variants)
+
+
+def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
+    """Read, override, validate and build every plugin of a suite, or raise UserError."""
+    return build_suite(check_suite(path, overrides), path)

@@ -127,6 +127,8 @@ class WordAttack(Attack):
     #: Resources (``resources.layout.check`` names) the recipe needs.
     needs: ClassVar[tuple[str, ...]] = BASE_RESOURCES
     metric_specs: ClassVar[tuple[Metric, ...]] = WORD_METRICS
+    #: Queries are new perturbed texts; the wrapper caches them itself.
+    cache_tokens: ClassVar[bool] = False
 
     batch_size: int = Field(64, ge=1, description="Model queries per forward pass.")
     workers: int = Field(1, ge=1, description="Processes the examples are sharded across.")
@@ -137,6 +139,11 @@ class WordAttack(Attack):
 
     def preflight(self, data_dir: Path | None, task) -> None:
         require(*self.needs)
+
+    def order(self, rows, model):
+        """The examples' own order: each is attacked alone (no padding across examples), and
+        the adversarial examples file keeps the order of the set."""
+        return list(range(len(rows)))
 
     def batches(self, rows: list[Example]):
         size = CHUNK_PER_WORKER * self.workers
