@@ -77,8 +77,8 @@ PGD_PARAMS = extend(
         "strength_check",
         "bool",
         False,
-        "Also attack with twice the steps and two more restarts, to reveal an evaluation the "
-        "standard attack is too weak for (gradient masking).",
+        "Also attack at the ensemble eps with twice the steps and two more restarts, to reveal "
+        "an evaluation the standard attack is too weak for (gradient masking).",
     ),
 )
 
