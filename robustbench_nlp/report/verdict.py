@@ -163,15 +163,18 @@ def _worst_case(verdict, ok, outcomes, vectors) -> None:
         attacks = {}
         for member in verdict.members:
             cell = by_cell.get((record.recipe.label, record.seed, member["label"]))
-            if cell is None or member["field"] not in outcomes[cell.cell_id].fields:
-                return  # an unfinished member, or one without that outcome: no worst case
+            if cell is None:
+                break  # a member not run yet for this seed: the seed has no worst case yet
+            if member["field"] not in outcomes[cell.cell_id].fields:
+                return  # a member without that outcome: no worst case at all
             values = outcomes[cell.cell_id]
             attacks[member["label"]] = dict(
-                zip(values.ids, values.fields.get(member["field"], []), strict=True)
+                zip(values.ids, values.fields[member["field"]], strict=True)
             )
-        result = worst_case(clean_vector, attacks)
-        vectors.setdefault((record.recipe.label, WORST_CASE), {})[record.seed] = result.robust
-        sizes.append(result.n)
+        else:
+            result = worst_case(clean_vector, attacks)
+            vectors.setdefault((record.recipe.label, WORST_CASE), {})[record.seed] = result.robust
+            sizes.append(result.n)
     verdict.worst_case_n = min(sizes) if sizes else 0
     for (recipe, key), row in vectors.items():
         if key == WORST_CASE:
