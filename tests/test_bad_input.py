@@ -428,7 +428,7 @@ ROWS = [
     Bad(
         "committed-board-of-another-suite-named-sst2",
         committed_board_of_another_suite,
-        ("leaderboard/sst2 belongs to suite", "60 cells", "--output", "--force"),
+        ("leaderboard/sst2 belongs to suite", "cells)", "--output", "--force"),
     ),
     Bad(
         "foreign-record-in-the-output", foreign_record_in_the_output, ("another-suite", "remove it")
