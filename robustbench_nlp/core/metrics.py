@@ -55,7 +55,8 @@ class Metric:
         return self.key if self.field == "" else self.field
 
 
-def _selected(fields: Mapping[str, Sequence[Any]], where: str, n: int) -> list[bool]:
+def selected(fields: Mapping[str, Sequence[Any]], where: str, n: int) -> list[bool]:
+    """Per example: does it pass the ``where`` filter of a metric (see ``Metric.where``)?"""
     if not where:
         return [True] * n
     if where.startswith("!"):
@@ -68,7 +69,7 @@ def _selected(fields: Mapping[str, Sequence[Any]], where: str, n: int) -> list[b
 
 def reduce_metric(metric: Metric, fields: Mapping[str, Sequence[Any]], n: int) -> float | None:
     """The value of ``metric`` over per-example ``fields``; None when no example qualifies."""
-    keep = _selected(fields, metric.where, n)
+    keep = selected(fields, metric.where, n)
     if metric.reduce == "count":
         return float(sum(keep))
     values = [

@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import statistics as stats_lib
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from robustbench_nlp.core.errors import UserError
-from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.core.metrics import Metric, selected
 from robustbench_nlp.report.statistics import (
     DEFAULT_BUDGETS,
     Interval,
@@ -62,17 +61,8 @@ class CellOutcomes:
         values = self.fields[source]
         if not all(v is None or isinstance(v, bool) for v in values):
             return None
-        keep = _where(self.fields, metric.where, len(self.ids))
+        keep = selected(self.fields, metric.where, len(self.ids))
         return {i: v for i, v, k in zip(self.ids, values, keep, strict=True) if k and v is not None}
-
-
-def _where(fields: Mapping[str, list], where: str, n: int) -> list[bool]:
-    if not where:
-        return [True] * n
-    if where.startswith("!"):
-        return [not v for v in fields[where[1:]]]
-    name, eq, value = where.partition("=")
-    return [str(v) == value for v in fields[name]] if eq else [bool(v) for v in fields[name]]
 
 
 def load_outcomes(records_dir: Path, record: Record) -> CellOutcomes | None:
