@@ -185,6 +185,27 @@ def test_workers_shard_examples_with_identical_results(tiny_classifier, rows):
         assert ours["adversarial_probs"] == pytest.approx(theirs["adversarial_probs"], abs=1e-5)
 
 
+def test_cells_of_a_process_share_one_worker_pool_and_each_attacks_its_own_model(
+    tiny_backbone, tiny_classifier, rows
+):
+    """The fixed cost (spawning workers, importing TextAttack) is paid once per process, and a
+    worker that attacked one cell's model never answers for the next cell's model."""
+    from robustbench_nlp.attacks.textattack import workers
+
+    need("stopwords", "wordnet", "textattack-cache")
+    other = make_classifier(tiny_backbone, seed=7)
+    expected = [DeepWordBug().attack_examples(m, rows, seed=1)[0] for m in (tiny_classifier, other)]
+    before = workers.started
+    got = [
+        DeepWordBug(workers=2).attack_examples(m, rows, seed=1)[0]
+        for m in (tiny_classifier, other, tiny_classifier)
+    ]
+    assert workers.started - before <= 1  # at most the first cell started a pool
+    assert expected[0] != expected[1]  # the two models really differ under attack
+    for ours, theirs in zip(got, [*expected, expected[0]], strict=True):
+        assert [without_probs(r) for r in ours] == [without_probs(r) for r in theirs]
+
+
 def without_probs(row: dict) -> dict:
     return {k: v for k, v in row.items() if not k.endswith("_probs")}
 

@@ -90,6 +90,26 @@ class MiniLMSimilarity:
         self._cache.clear()
 
 
+_SHARED: dict[str, MiniLMSimilarity] = {}
+
+
+def shared_similarity() -> MiniLMSimilarity:
+    """The process's one MiniLM similarity encoder: every attack session and cell of a process
+    uses it, so loading MiniLM (a fraction of a second) is paid once, not once per cell; its
+    cache maps a sentence to its vector and does not depend on the model under attack."""
+    key = str(minilm_path())
+    if key not in _SHARED:
+        _SHARED[key] = MiniLMSimilarity(key)
+    return _SHARED[key]
+
+
+def clear_shared_caches() -> None:
+    """Forget the shared encoder's sentence vectors (a new attack session starts empty, as it
+    did with an encoder of its own, so memory does not grow from cell to cell)."""
+    for encoder in _SHARED.values():
+        encoder.clear_cache()
+
+
 def build_calibration(stsb_dev: Path, target: Path) -> dict:
     """Score the STS-B dev pairs with MiniLM and save (gold, cosine) for ``threshold_for``."""
     pairs = read_stsb(stsb_dev)

@@ -316,7 +316,7 @@ def _encoder(where: Layout, recipe: str, threshold: float | None, **kwargs) -> S
         calibration = similarity.load_calibration(where.similarity)
         threshold, _ = similarity.threshold_for(USE_THRESHOLDS[recipe], calibration)
     return MiniLMSentenceEncoder(
-        similarity.MiniLMSimilarity(), threshold=threshold, metric="cosine", **kwargs
+        similarity.shared_similarity(), threshold=threshold, metric="cosine", **kwargs
     )
 
 
@@ -462,7 +462,7 @@ def _substitutes(module, where: Layout, mlm: str | None, recipe: str) -> Iterato
         calibration = similarity.load_calibration(where.similarity)
         mapped, _ = similarity.threshold_for(threshold, calibration)
         return MiniLMSentenceEncoder(
-            similarity.MiniLMSimilarity(), threshold=mapped, metric="cosine", **kwargs
+            similarity.shared_similarity(), threshold=mapped, metric="cosine", **kwargs
         )
 
     def part_of_speech(*args, allow_verb_noun_swap=True, compare_against_original=True, **_):
@@ -558,6 +558,7 @@ class Session:
 
     def __init__(self, model: Classifier, name: str, where: Layout, params: dict) -> None:
         self.wrapper = FastModelWrapper(model, params["batch_size"])
+        similarity.clear_shared_caches()
         with quiet(), hub_offline():
             if name == "textattack":
                 self.attack = build_any_recipe(params["recipe"], self.wrapper, where, params)
@@ -572,6 +573,16 @@ class Session:
         with hub_offline():
             result = self.attack.attack(to_attacked_text(example), example.label)
         return describe(key, example, result)
+
+
+def attack_one(session: Session, key: str, row: Example, seed: int) -> dict:
+    """``session.run`` with the example named in any error but a ``UserError``."""
+    try:
+        return session.run(key, row, seed)
+    except UserError:
+        raise
+    except Exception as error:
+        raise RuntimeError(f"example {key} ({row.text[:60]!r}): {error}") from error
 
 
 def describe(key: str | int, example: Example, result) -> dict:

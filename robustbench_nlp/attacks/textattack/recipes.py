@@ -23,7 +23,9 @@ written next to the record as ``<cell>.adv.jsonl``.
 
 TextAttack is imported only when an attack runs (never by ``robustbench-nlp list``). With
 ``workers > 1`` the workers are spawned processes (fork is unsafe once torch has started its
-threads), so a Python script that runs such an attack needs the usual
+threads), started once per process and shared by all its word-attack cells (``workers.py``:
+importing TextAttack and building its resources is paid once, not once per cell), so a Python
+script that runs such an attack needs the usual
 ``if __name__ == "__main__":`` guard; the command line has it.
 """
 
@@ -31,15 +33,14 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import torch
 from pydantic import Field, field_validator
 
 from robustbench_nlp.attacks.base import Attack
+from robustbench_nlp.attacks.textattack import workers
 from robustbench_nlp.attacks.textattack.offline import offline_textattack
 from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.files import atomic_write_text
@@ -47,7 +48,7 @@ from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.measure.base import MeasureContext
 from robustbench_nlp.model.classifier import Classifier
-from robustbench_nlp.resources.layout import RESOURCES_ENV, layout, require, resources_dir
+from robustbench_nlp.resources.layout import layout, require
 from robustbench_nlp.tasks.base import Example
 
 BASE_RESOURCES = ("stopwords", "wordnet", "textattack-cache")
@@ -192,9 +193,9 @@ class WordAttack(Attack):
         if not done:
             return
         if "similarity" not in context.state:
-            from robustbench_nlp.resources.similarity import MiniLMSimilarity
+            from robustbench_nlp.resources.similarity import shared_similarity
 
-            context.state["similarity"] = MiniLMSimilarity()
+            context.state["similarity"] = shared_similarity()
         originals = [_attacked_column(e) for _, e in done]
         scores = context.state["similarity"].cosine(originals, [r["adversarial"] for r, _ in done])
         for (row, _), score in zip(done, scores.tolist(), strict=True):
@@ -221,85 +222,53 @@ def outcome_fields(results: list[dict]) -> dict[str, list]:
 
 
 class _Attacker:
-    """The TextAttack session of one cell: built once, here or in spawned worker processes
-    (each with cores / workers torch threads), and fed example after example."""
+    """The TextAttack session of one cell: built here, or in the process's shared worker pool
+    (``workers.py``: spawned once per process, each worker with cores / workers torch
+    threads, the cell's model handed over once), and fed example after example."""
 
     def __init__(self, attack: WordAttack, model: Classifier) -> None:
         self.workers = attack.workers
-        self.pool = None
+        self.cell = None
         if self.workers <= 1:
-            offline_textattack()
+            offline_textattack()  # once per process: later cells find it imported
             from robustbench_nlp.attacks.textattack.components import Session
 
             self.session = Session(model, attack.builder, layout(), attack.params())
         else:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            init = (model, attack.builder, attack.params(), str(resources_dir()), threads)
-            spawn = torch.multiprocessing.get_context("spawn")  # fork is unsafe after torch
-            self.pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, init)
+            self.cell = workers.CellModel(model, attack.builder, attack.params())
 
     def attack(self, jobs: list) -> list[dict]:
         """One result row per job, in job order (``forwards``: model forwards it took)."""
-        if self.pool is None:
+        if self.cell is None:
+            from robustbench_nlp.attacks.textattack.components import attack_one
+
             rows = []
             for job in jobs:
                 before = self.session.wrapper.forwarded
-                row = _attack_one(self.session, *job)
+                row = attack_one(self.session, *job)
                 row["forwards"] = self.session.wrapper.forwarded - before
                 rows.append(row)
             return rows
-        futures = [self.pool.submit(_work, *job) for job in jobs]
+        futures = workers.submit(self.workers, self.cell.spec, jobs)
         try:
             results = [future.result() for future in futures]
+        except BrokenProcessPool:
+            workers.discard(workers.pool(self.workers))
+            raise
         except BaseException:
-            self.close()  # the first error ends the cell
+            for future in futures:  # the first error ends the cell; the pool stays
+                future.cancel()
             raise
         return [{**row, "forwards": count} for row, count in results]
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+        if self.cell is not None:
+            self.cell.close()
+            self.cell = None
 
 
 def _attacked_column(example: Example) -> str:
     return example.text if example.pair is None else example.pair
-
-
-def _attack_one(session, key: str, row: Example, seed: int) -> dict:
-    try:
-        return session.run(key, row, seed)
-    except UserError:
-        raise
-    except Exception as error:
-        raise RuntimeError(f"example {key} ({row.text[:60]!r}): {error}") from error
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(model, builder: str, params: dict, root: str, threads: int) -> None:
-    torch.set_num_threads(threads)
-    os.environ[RESOURCES_ENV] = root
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    try:
-        offline_textattack()
-        from robustbench_nlp.attacks.textattack.components import Session
-
-        _WORKER["session"] = Session(model.eval(), builder, layout(), params)
-    except Exception as error:  # raised by the first task, so the parent sees the message
-        _WORKER["error"] = error
-    _WORKER["forwarded"] = 0
-
-
-def _work(key: str, row: Example, seed: int) -> tuple[dict, int]:
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    session = _WORKER["session"]
-    result = _attack_one(session, key, row, seed)
-    forwarded = session.wrapper.forwarded - _WORKER["forwarded"]
-    _WORKER["forwarded"] = session.wrapper.forwarded
-    return result, forwarded
 
 
 class DeepWordBug(WordAttack):
