@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="Load plugins from a .py file or a folder of them (repeatable). This executes "
         "the file, or every *.py in the folder, as Python code; installed entry points "
-        "(group robustbench_nlp.run.plugins) are imported too.",
+        "(group robustbench_nlp.plugins) are imported too.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

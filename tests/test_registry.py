@@ -111,6 +111,12 @@ def test_the_entry_point_group_is_the_documented_one():
     assert ENTRY_POINT_GROUP == "robustbench_nlp.plugins"
     readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
     assert "`robustbench_nlp.plugins` entry-point group" in readme
+    from robustbench_nlp.cli import _parser
+
+    run_help = " ".join(
+        _parser()._subparsers._group_actions[0].choices["run"].format_help().split()
+    )
+    assert f"(group {ENTRY_POINT_GROUP})" in run_help
 
 
 BUILTINS = [

@@ -139,4 +139,3 @@ def _work(cell: CellSpec, key: str, row: Example, seed: int) -> tuple[dict, int]
     forwarded = session.wrapper.forwarded - _WORKER["forwarded"]
     _WORKER["forwarded"] = session.wrapper.forwarded
     return result, forwarded
-
