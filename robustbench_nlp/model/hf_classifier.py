@@ -72,10 +72,7 @@ def resolve_model_folder(model: str, what: str) -> Path:
         return local
     if model.startswith((".", "/", "~")):
         raise UserError(f"{what}: {model}: no such folder.")
-    try:
-        check_hub_id(model)
-    except UserError as error:
-        raise UserError(f"{what}: {error}".replace("backbone ", "model ", 1)) from None
+    check_hub_id(model, f"{what}: not an existing folder")
     from huggingface_hub import snapshot_download
 
     try:
