@@ -29,8 +29,8 @@ from robustbench_nlp.measure.base import MeasureContext
 from robustbench_nlp.tasks.advglue import SUBSETS, load_advglue
 from robustbench_nlp.tasks.base import Example, Task
 
-#: Column titles of the subsets.
-TITLES = {"sst2": "AdvGLUE SST-2", "mnli": "AdvGLUE MNLI-m", "mnli-mm": "AdvGLUE MNLI-mm"}
+#: The subsets' own part of their column titles (after the attack's label: "AdvGLUE MNLI-m").
+TITLES = {"sst2": "SST-2", "mnli": "MNLI-m", "mnli-mm": "MNLI-mm"}
 
 
 def advglue_subsets(task: Task) -> list[str]:
@@ -47,6 +47,9 @@ def advglue_subsets(task: Task) -> list[str]:
 
 class AdvGLUE(Evaluation):
     """AdvGLUE dev (Wang et al. 2021): accuracy per subset the task decides (SST-2; MNLI-m/-mm)."""
+
+    def default_label(self, name: str) -> str:
+        return "AdvGLUE"
 
     def metrics(self, outcomes):
         subsets = list(dict.fromkeys(v for v in outcomes.fields.get("subset", []) if v))
