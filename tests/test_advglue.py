@@ -139,8 +139,7 @@ def test_accuracy_per_subset_equals_a_direct_evaluation(
         expected = direct_accuracy(folder, loaded[subset], pairs=task != "sst2")
         assert result.metrics[key] == pytest.approx(expected)
     assert [c.label for c in result.columns] == [
-        {"sst2": "SST-2", "mnli": "MNLI-m", "mnli-mm": "MNLI-mm"}[s]
-        for s in subsets
+        {"sst2": "SST-2", "mnli": "MNLI-m", "mnli-mm": "MNLI-mm"}[s] for s in subsets
     ]
 
 
