@@ -183,6 +183,22 @@ def test_replacing_the_weights_changes_the_checkpoint_key_and_the_cells(tmp_path
     assert after[0][0] != before[0][0] and after[0][1] != before[0][1]
 
 
+def test_relabelling_the_config_alone_changes_the_checkpoint_key(tmp_path):
+    """Same weights, id2label swapped: the outputs mean other labels, so it is another model."""
+    model = save_tiny_hf_classifier(tmp_path / "model", labels=("negative", "positive"))
+    path = suite_file(tmp_path, model, "  - name: clean")
+    suite = load_suite(path)
+    before = plan(suite, preflight(suite, None))[0].checkpoint_key
+    config = json.loads((model / "config.json").read_text())
+    config["id2label"] = {"0": "positive", "1": "negative"}
+    config["label2id"] = {"positive": 0, "negative": 1}
+    weights = weights_fingerprint(model)
+    (model / "config.json").write_text(json.dumps(config))
+    assert weights_fingerprint(model) == weights
+    suite = load_suite(path)
+    assert plan(suite, preflight(suite, None))[0].checkpoint_key != before
+
+
 def test_trust_remote_code_is_noted_on_every_record(hf_folder, tmp_path):
     path = suite_file(tmp_path, hf_folder, "  - name: clean", ", trust_remote_code: true")
     Runner(load_suite(path), None).run()

@@ -50,10 +50,31 @@ def weight_files(folder: Path) -> list[Path]:
     return sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()})
 
 
+#: The small files that decide what the model reads and answers besides its weights: the
+#: config (labels, architecture) and the tokenizer's files.
+SETTINGS_FILES = (
+    "config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "merges.txt",
+    *TOKENIZER_FILES,
+)
+
+
 def weights_fingerprint(folder: Path) -> str:
     """Hash of the weight files' names, sizes and contents (SHA-256, streamed)."""
+    return _files_fingerprint(weight_files(folder))
+
+
+def settings_fingerprint(folder: Path) -> str:
+    """Hash of the config and tokenizer files (a relabelled ``id2label``, another vocabulary)."""
+    return _files_fingerprint([folder / n for n in SETTINGS_FILES if (folder / n).is_file()])
+
+
+def _files_fingerprint(paths: Sequence[Path]) -> str:
     parts = []
-    for path in weight_files(folder):
+    for path in paths:
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -17,8 +17,9 @@ attacks and evaluation sets as the recipes' rows, on a model the harness did not
 - The suite's ``backbone`` plays no part: the model's own weights and tokenizer are used (the
   runner still resolves the suite's backbone, so keep the default).
 - Identity: besides these parameters, the checkpoint key holds a fingerprint of the folder's
-  weight files (names, sizes, SHA-256 of ``*.safetensors`` / ``*.bin``), so replacing the model
-  in place recomputes every cell. The seed changes nothing about the model (there is no
+  weight files (names, sizes, SHA-256 of ``*.safetensors`` / ``*.bin``), one of its config and
+  tokenizer files and the resolved label order, so replacing the model in place (or relabelling
+  its ``id2label``) recomputes every cell. The seed changes nothing about the model (there is no
   training); it still seeds the attacks' random starts.
 
 Everything is checked in ``preflight``, before any cell: the folder (a config naming a
@@ -40,6 +41,7 @@ from robustbench_nlp.model.hf_classifier import (
     load_hf_classifier,
     map_labels,
     resolve_model_folder,
+    settings_fingerprint,
     weights_fingerprint,
 )
 from robustbench_nlp.recipes.base import RecipeBase, TrainContext
@@ -79,8 +81,12 @@ class HFClassifierRecipe(RecipeBase):
         return folder, indices
 
     def preflight(self, task: Task) -> dict[str, str]:
-        folder, _ = self._resolve(task)
-        return {"weights": weights_fingerprint(folder)}
+        folder, indices = self._resolve(task)
+        return {
+            "weights": weights_fingerprint(folder),
+            "settings": settings_fingerprint(folder),
+            "label_indices": ",".join(map(str, indices)),
+        }
 
     def notes(self) -> list[str]:
         if not self.trust_remote_code:
