@@ -37,3 +37,27 @@ class Always:
         probs = torch.zeros(len(examples), self.num_labels)
         probs[:, self.label] = 1.0
         return probs
+
+
+def save_tiny_hf_classifier(folder, labels=("negative", "positive"), seed: int = 0):
+    """A seeded random ``BertForSequenceClassification`` of the tiny backbone's shape, saved
+    with ``save_pretrained`` (and the tiny backbone's tokenizer) into ``folder``: a model made
+    outside the harness, as a user would bring it. ``initializer_range`` 0.5 spreads the random
+    logits so the model predicts both labels (a comparison of its predictions then has bite)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from robustbench_nlp.model.backbones import TINY_CONFIG, resolve_backbone
+
+    tokenizer = resolve_backbone("tiny").load_tokenizer()
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        initializer_range=0.5,
+        **TINY_CONFIG,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -196,6 +196,47 @@ def hub_task_offline(tmp, mp):
     return ["run", suite(tmp, good("sst2"))]
 
 
+# -- models made elsewhere (hf_classifier) and AdvGLUE -------------------------------------------
+BASELINE = "  - name: baseline\n    params: {max_steps: 1, batch_size: 4}\n"
+
+
+def hf_suite(model: str, extra: str = "") -> str:
+    return edited(BASELINE, f"  - {{name: hf_classifier, params: {{model: '{model}'{extra}}}}}\n")
+
+
+def run_hf(extra: str = "", labels=("negative", "positive")) -> Callable:
+    """An hf_classifier row on a tiny model saved with save_pretrained into the folder."""
+
+    def build(tmp, mp):
+        from tests.helpers import save_tiny_hf_classifier
+
+        model = save_tiny_hf_classifier(tmp / "model", labels=labels)
+        return ["run", suite(tmp, hf_suite(str(model), extra))]
+
+    return build
+
+
+def hf_bare_encoder(tmp, mp):
+    from robustbench_nlp.model.backbones import minilm_path
+
+    return ["run", suite(tmp, hf_suite(str(minilm_path())))]
+
+
+def run_advglue(edit: Callable[[dict], None]) -> Callable:
+    """The advglue evaluation on sst2, with a hand-made AdvGLUE dev.json edited by ``edit``."""
+
+    def build(tmp, mp):
+        data = sst2_folder(tmp, "label\tsentence\n1\tgood\n0\tbad\n")
+        rows = {"sst2": [{"idx": 0, "label": 1, "sentence": "a fine film ."}]}
+        edit(rows)
+        (data / "advglue").mkdir()
+        (data / "advglue" / "dev.json").write_text(json.dumps(rows))
+        text = edited("attacks:\n", "attacks:\n  - name: advglue\n", task="sst2")
+        return ["run", suite(tmp, text), "--data-dir", str(data)]
+
+    return build
+
+
 def output_is_a_file(tmp, mp):
     (tmp / "out").write_text("not a folder\n")
     return ["run", suite(tmp)]
@@ -481,6 +522,38 @@ ROWS = [
         "hans-file-missing",
         run_nli("[{name: hans, params: {path: nowhere/hans.txt}}]"),
         ("attack hans", "no such file"),
+    ),
+    # -- models made elsewhere (hf_classifier) and AdvGLUE ---------------------------------------
+    Bad(
+        "hf-classifier-bare-encoder",
+        hf_bare_encoder,
+        ("recipe hf_classifier", "not a sequence classifier", "BertModel"),
+    ),
+    Bad(
+        "hf-classifier-label-map-unknown-labels",
+        run_hf(", label_map: {good: 0, bad: 1}"),
+        ("unknown label(s) good, bad", "task labels (negative, positive)", "model labels"),
+    ),
+    Bad(
+        "hf-classifier-label-count-mismatch",
+        run_hf(labels=("entailment", "neutral", "contradiction")),
+        ("3 outputs", "2 labels", "(negative, positive)", "(entailment, neutral, contradiction)"),
+    ),
+    Bad(
+        "hf-classifier-hub-id-offline",
+        lambda t, m: ["run", suite(t, hf_suite("no-such-org/no-such-model-1234"))],
+        ("recipe hf_classifier (model no-such-org/no-such-model-1234)",),
+        15.0,
+    ),
+    Bad(
+        "advglue-missing-field",
+        run_advglue(lambda rows: rows["sst2"][0].pop("sentence")),
+        ("advglue/dev.json: sst2[0]: missing field(s) sentence",),
+    ),
+    Bad(
+        "advglue-unknown-label",
+        run_advglue(lambda rows: rows["sst2"][0].update(label=5)),
+        ("sst2[0]: label 5 is not one of 0 negative, 1 positive",),
     ),
     # -- attacks that do not fit the task, or cannot run -----------------------------------------
     Bad("hans-on-a-sentiment-task", run(edited(PGD, "  - name: hans\n")), ("entailment",)),

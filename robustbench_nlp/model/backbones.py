@@ -97,12 +97,14 @@ def resolve_backbone(name: str) -> Backbone:
     return Backbone(name, name, name)  # a hub id: transformers resolves it
 
 
-def check_hub_id(name: str) -> None:
-    """A hub id must be cached, or known to a hub that answers within ``HUB_TIMEOUT``."""
+def check_hub_id(name: str, what: str | None = None) -> None:
+    """A hub id must be cached, or known to a hub that answers within ``HUB_TIMEOUT``.
+
+    ``what`` opens the error message (default: the backbone's)."""
     from huggingface_hub import HfApi, try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, RepositoryNotFoundError, validate_repo_id
 
-    what = f"backbone {name}: not minilm, tiny or an existing folder"
+    what = what or f"backbone {name}: not minilm, tiny or an existing folder"
     try:
         validate_repo_id(name)
     except HFValidationError:

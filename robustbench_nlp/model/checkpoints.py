@@ -5,6 +5,12 @@ backbone, seed); asking for the same key again loads it instead of training. Wri
 temporary folder renamed into place, so a killed run never leaves a half checkpoint behind.
 Processes that may train the same key at once hold ``lock(key)`` around "load it, or train and
 save it": the second waits for the first's checkpoint instead of training it again.
+
+A model made elsewhere (``HFClassifier``, the ``hf_classifier`` recipe) is not copied: its
+checkpoint is ``source.json`` (the folder, the label order, max_length, trust_remote_code) and
+loading reloads the model from that folder. Its key holds a fingerprint of the folder's weight
+files (``hf_classifier.weights_fingerprint``), so a replaced model is another key and a stale
+entry is never asked for; a copy would only duplicate the user's weights once per seed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from robustbench_nlp.core.files import publish_folder
 from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
+from robustbench_nlp.model.hf_classifier import HFClassifier, load_hf_classifier
 
 CACHE_ENV = "RBNLP_CACHE_DIR"
 
@@ -39,7 +46,8 @@ class CheckpointStore:
         return self.root / key
 
     def exists(self, key: str) -> bool:
-        return (self.path(key) / "model.safetensors").is_file()
+        folder = self.path(key)
+        return (folder / "model.safetensors").is_file() or (folder / "source.json").is_file()
 
     def lock(self, key: str) -> FileLock:
         """The lock of one key, shared by every process using this store."""
@@ -49,13 +57,24 @@ class CheckpointStore:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
         try:
-            state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
-            save_file(state, staging / "model.safetensors")
-            classifier.encoder.config.save_pretrained(staging / "encoder")
-            classifier.tokenizer.save_pretrained(staging / "tokenizer")
-            (staging / "classifier.json").write_text(
-                json.dumps(classifier.spec.to_dict(), indent=2)
-            )
+            if isinstance(classifier, HFClassifier):
+                source = {
+                    "folder": classifier.source,
+                    "label_indices": classifier.label_indices,
+                    "max_length": classifier.spec.max_length,
+                    "trust_remote_code": classifier.trust_remote_code,
+                }
+                (staging / "source.json").write_text(json.dumps(source, indent=2))
+            else:
+                state = {
+                    k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()
+                }
+                save_file(state, staging / "model.safetensors")
+                classifier.encoder.config.save_pretrained(staging / "encoder")
+                classifier.tokenizer.save_pretrained(staging / "tokenizer")
+                (staging / "classifier.json").write_text(
+                    json.dumps(classifier.spec.to_dict(), indent=2)
+                )
             (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
             target = self.path(key)
             if target.is_dir() and not self.exists(key):  # not a checkpoint: a stray folder
@@ -70,6 +89,10 @@ class CheckpointStore:
 
     def load(self, key: str, device: str = "cpu") -> Classifier:
         folder = self.path(key)
+        if (folder / "source.json").is_file():
+            return load_hf_classifier(
+                **json.loads((folder / "source.json").read_text()), device=device
+            )
         spec = ClassifierSpec(**json.loads((folder / "classifier.json").read_text()))
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder / "encoder"))
         classifier = Classifier(encoder, AutoTokenizer.from_pretrained(folder / "tokenizer"), spec)

@@ -104,10 +104,33 @@ def bucketed_batches(
     return batches
 
 
-class Recipe(Plugin):
-    """Base: fine-tune encoder + linear head with cross-entropy."""
+class RecipeBase(Plugin):
+    """What the runner asks of every recipe: a ``Classifier`` for (task, data, seed).
+
+    ``Recipe`` below trains one; a recipe that brings a model made elsewhere
+    (``hf_classifier``) subclasses this directly, so it carries none of the training fields.
+    """
 
     kind: ClassVar[str] = "recipe"
+
+    def preflight(self, task: Task) -> dict[str, str]:
+        """Check, before any training, every file this recipe will read (raise ``UserError``
+        naming the file and the fix), and return what of those files belongs to the identity of
+        its checkpoint besides its parameters (e.g. a fingerprint of a model's weight files);
+        ``{}`` when it reads none (the checkpoint key is then as before)."""
+        return {}
+
+    def notes(self) -> list[str]:
+        """Things a reader of every record this recipe makes must know (shown on the board)."""
+        return []
+
+    def train(self, context: TrainContext) -> Classifier:
+        raise NotImplementedError
+
+
+class Recipe(RecipeBase):
+    """Base: fine-tune encoder + linear head with cross-entropy."""
+
     #: 2: length-bucketed batches, every example once per epoch (was: shuffled, last dropped).
     version: ClassVar[int] = 2
 

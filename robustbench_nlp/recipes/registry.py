@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from robustbench_nlp.core.registry import PluginInfo, Registry, extend, param
+from robustbench_nlp.core.registry import REQUIRED, PluginInfo, Registry, extend, param
 
 if TYPE_CHECKING:
-    from robustbench_nlp.recipes.base import Recipe
+    from robustbench_nlp.recipes.base import RecipeBase
 
-recipes: Registry[Recipe] = Registry("recipe", "robustbench_nlp.recipes.base:Recipe")
+recipes: Registry[RecipeBase] = Registry("recipe", "robustbench_nlp.recipes.base:RecipeBase")
 
 #: The fields of ``recipes.base.Recipe``.
 RECIPE_PARAMS = (
@@ -122,6 +122,28 @@ BUILTIN_RECIPES = {
             param("pooling", "Literal['cls', 'mean', 'mask']", "mean"),
             param("template", "str | None", None, "Prompt template ([X], [MASK]) for 'mask'."),
             param("denoise", "bool", False, "PromptBERT template denoising (pooling 'mask')."),
+        ),
+    ),
+    "hf_classifier": PluginInfo(
+        "robustbench_nlp.recipes.hf_classifier:HFClassifierRecipe",
+        "A Hugging Face sequence classifier (folder or hub id) evaluated as it is (no training).",
+        (
+            param(
+                "model",
+                "str",
+                REQUIRED,
+                "A save_pretrained folder of an AutoModelForSequenceClassification with its "
+                "tokenizer, or a hub id.",
+            ),
+            param(
+                "label_map",
+                "dict[str, int | str] | None",
+                None,
+                "Task label -> model output index or label name (default: by the model's "
+                "id2label names).",
+            ),
+            param("max_length", "int", 128, "Tokens per example (truncation).", ge=8),
+            param("trust_remote_code", "bool", False, "Run the model's own code (noted)."),
         ),
     ),
 }

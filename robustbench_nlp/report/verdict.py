@@ -15,7 +15,8 @@ mathematics); nothing here names a plugin. A board whose cells all carry outcome
   fields) is a possibly unreliable evaluation, as RobustBench's ``unreliable`` flag;
 - accuracy under each word attack against its query budget, read from the per-example query
   counts (no rerun);
-- the chance level of each fixed set: the share of its most frequent gold label.
+- the chance level of each fixed set: the share of its most frequent gold label (among the
+  examples of the column: a subset's column counts that subset).
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ def build_verdict(
                 key = (record.recipe.label, column_key(record.attack.label, metric.key))
                 vectors.setdefault(key, {})[record.seed] = vector
             if record.attack.label in fixed_sets and "label" in cell.fields:
-                counts = Counter(cell.fields["label"])
+                # Over the column's own examples (a subset's column: that subset's labels).
+                keep = selected(cell.fields, metric.where, len(cell.ids))
+                counts = Counter(v for v, k in zip(cell.fields["label"], keep, strict=True) if k)
                 chance = max(counts.values()) / sum(counts.values()) if counts else 0.0
                 verdict.chance[column_key(record.attack.label, metric.key)] = chance
     _worst_case(verdict, ok, outcomes, vectors)

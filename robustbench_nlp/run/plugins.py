@@ -198,6 +198,11 @@ BUILTIN_ATTACKS = {
             param("split", "Literal['dev', 'test']", "dev"),
         ),
     ),
+    "advglue": PluginInfo(
+        "robustbench_nlp.evaluations.advglue:AdvGLUE",
+        "AdvGLUE dev (Wang et al. 2021): accuracy per subset the task decides (SST-2; MNLI-m/-mm).",
+        MEASURE_PARAMS,
+    ),
     "hans": PluginInfo(
         "robustbench_nlp.evaluations.hans:HANS",
         "HANS heuristics (McCoy et al. 2019): official file or a generated HANS-style set.",

@@ -6,7 +6,9 @@ finished cells and anything that changes a result makes a new cell:
 - the task, its parameters and version, and a fingerprint of the rows it loaded (edit a row of
   a training file, or point ``--data-dir`` at another copy with other content: new checkpoint
   and new cells);
-- the backbone, the recipe, its parameters and version, and the seed (the checkpoint key);
+- the backbone, the recipe, its parameters and version, and the seed (the checkpoint key), and
+  what its preflight says of the files it reads (``hf_classifier``: a fingerprint of the model's
+  weight files, so a replaced model is a new checkpoint and new cells);
 - the attack or evaluation, its parameters and version, a fingerprint of the examples it
   measures (an edited challenge file) and of the offline resources it uses (a rebuilt synonym
   space).
@@ -93,16 +95,21 @@ def data_fingerprint(data: TaskData) -> str:
     return stable_hash([[e.id for e in data.train], [e.id for e in data.eval]])
 
 
-def checkpoint_key(suite: Suite, recipe: Variant, seed: int, data: str) -> str:
-    return stable_hash(
-        {
-            "recipe": plugin_identity(recipe.plugin.plugin_name, recipe.plugin),
-            "task": plugin_identity(suite.task.plugin_name, suite.task),
-            "data": data,
-            "backbone": suite.config.backbone,
-            "seed": seed,
-        }
-    )
+def checkpoint_key(
+    suite: Suite, recipe: Variant, seed: int, data: str, files: dict[str, str] | None = None
+) -> str:
+    """The identity of a trained model; ``files`` (what the recipe's preflight says of the files
+    it reads) joins it only when there is any, so other recipes keep their keys."""
+    identity = {
+        "recipe": plugin_identity(recipe.plugin.plugin_name, recipe.plugin),
+        "task": plugin_identity(suite.task.plugin_name, suite.task),
+        "data": data,
+        "backbone": suite.config.backbone,
+        "seed": seed,
+    }
+    if files:
+        identity["files"] = files
+    return stable_hash(identity)
 
 
 @dataclass(frozen=True)
@@ -113,15 +120,18 @@ class Preflight:
     data_fingerprint: str
     #: attack label -> {"examples": ..., "resources": ...}
     attacks: dict[str, dict[str, str]]
+    #: recipe label -> what its preflight says of the files it reads (see ``checkpoint_key``)
+    recipes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> Preflight:
-    """Load the task (unless ``data`` is its loaded data already) and check every attack's files
-    and resources, before any training.
+    """Load the task (unless ``data`` is its loaded data already) and check every recipe's and
+    every attack's files and resources, before any training.
 
     Raises ``UserError`` (one line, naming the file and the fix) on the first problem.
     """
     data = data if data is not None else suite.task.load(data_dir)
+    recipes = {recipe.label: recipe.plugin.preflight(suite.task) for recipe in suite.recipes}
     fingerprints: dict[str, dict[str, str]] = {}
     for attack in suite.attacks:
         plugin = attack.plugin
@@ -133,7 +143,7 @@ def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None)
             "examples": plugin.fingerprint(context),
             "resources": resources_fingerprint(*plugin.resource_names()),
         }
-    return Preflight(data, data_fingerprint(data), fingerprints)
+    return Preflight(data, data_fingerprint(data), fingerprints, recipes)
 
 
 def plan(suite: Suite, checked: Preflight) -> list[Cell]:
@@ -142,11 +152,13 @@ def plan(suite: Suite, checked: Preflight) -> list[Cell]:
     cells = []
     for seed in suite.config.seeds:
         for recipe in suite.recipes:
-            key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint)
+            files = checked.recipes.get(recipe.label)
+            key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
             for attack in suite.attacks:
                 fingerprints = {
                     "data": checked.data_fingerprint,
                     **checked.attacks[attack.label],
+                    **({"recipe_files": files} if files else {}),
                     "versions": {
                         "task": suite.task.version,
                         "recipe": recipe.plugin.version,
@@ -400,7 +412,7 @@ class Runner:
         record.n_examples = result.n_examples
         record.outcomes = self.store.write_outcomes(cell.cell_id, result.outcomes.to_json())
         record.artifacts = result.artifacts
-        record.notes = result.notes
+        record.notes = [*result.notes, *cell.recipe.plugin.notes()]
         record.checkpoint_reused = reused
         record.training = training
         record.timings = {
