@@ -211,3 +211,28 @@ def test_the_model_is_an_hf_classifier_with_the_tasks_labels(hf_folder):
     assert isinstance(model, HFClassifier) and model.spec.num_labels == 2
     long = EmbeddedSentiment().load(None).eval[0].__class__("word " * 200, 0)
     assert model.token_lengths([long]) == [64]  # max_length truncates
+
+
+def test_a_seed_placeholder_gives_each_seed_its_own_model(tmp_path):
+    """``model: .../seed{seed}``: each seed of the row reads its own folder (its own weights in
+    its checkpoint key), so the board's statistics pool independently trained models."""
+    for seed in (0, 1):
+        save_tiny_hf_classifier(tmp_path / f"model-seed{seed}", seed=seed)
+    path = suite_file(tmp_path, tmp_path / "model-seed{seed}", "  - name: clean")
+    path.write_text(path.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    suite = load_suite(path)
+    checked = preflight(suite, None)
+    files = [checked.recipes[("hf_classifier", seed)]["weights"] for seed in (0, 1)]
+    assert files == [weights_fingerprint(tmp_path / f"model-seed{s}") for s in (0, 1)]
+    assert files[0] != files[1]
+    Runner(suite, None).run()
+    trained = [
+        json.loads(p.read_text())
+        for p in sorted((tmp_path / "out" / "records").glob("*__clean__*[0-9a-f].json"))
+    ]
+    assert sorted(r["training"]["train"]["model"] for r in trained) == [
+        str((tmp_path / f"model-seed{s}").resolve()) for s in (0, 1)
+    ]
+    (tmp_path / "model-seed1").rename(tmp_path / "gone")
+    with pytest.raises(UserError, match="model-seed1"):
+        preflight(load_suite(path), None)

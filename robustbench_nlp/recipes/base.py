@@ -113,11 +113,11 @@ class RecipeBase(Plugin):
 
     kind: ClassVar[str] = "recipe"
 
-    def preflight(self, task: Task) -> dict[str, str]:
-        """Check, before any training, every file this recipe will read (raise ``UserError``
-        naming the file and the fix), and return what of those files belongs to the identity of
-        its checkpoint besides its parameters (e.g. a fingerprint of a model's weight files);
-        ``{}`` when it reads none (the checkpoint key is then as before)."""
+    def preflight(self, task: Task, seed: int) -> dict[str, str]:
+        """Check, before any training, every file this recipe will read for ``seed`` (raise
+        ``UserError`` naming the file and the fix), and return what of those files belongs to
+        the identity of its checkpoint besides its parameters (e.g. a fingerprint of a model's
+        weight files); ``{}`` when it reads none (the checkpoint key is then as before)."""
         return {}
 
     def notes(self) -> list[str]:

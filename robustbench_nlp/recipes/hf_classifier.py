@@ -20,7 +20,11 @@ attacks and evaluation sets as the recipes' rows, on a model the harness did not
   weight files (names, sizes, SHA-256 of ``*.safetensors`` / ``*.bin``), one of its config and
   tokenizer files and the resolved label order, so replacing the model in place (or relabelling
   its ``id2label``) recomputes every cell. The seed changes nothing about the model (there is no
-  training); it still seeds the attacks' random starts.
+  training); it still seeds the attacks' random starts. A model trained once per seed
+  elsewhere is named with ``{seed}`` in ``model`` (``models/hf-sst2-seed{seed}``): each seed of
+  the row is then its own model, so the row's spread over seeds and its paired tests pool
+  independently trained models, as the recipes' rows do. Without ``{seed}`` every seed of the
+  row is the same model, which the board's statistics would count as several.
 
 Everything is checked in ``preflight``, before any cell: the folder (a config naming a
 ``...ForSequenceClassification`` architecture, a tokenizer, weights), the label mapping and
@@ -69,8 +73,12 @@ class HFClassifierRecipe(RecipeBase):
     def _what(self) -> str:
         return f"recipe hf_classifier (model {self.model})"
 
-    def _resolve(self, task: Task) -> tuple[Path, list[int]]:
-        folder = resolve_model_folder(self.model, self._what).resolve()
+    def model_for(self, seed: int) -> str:
+        """The model of one seed: ``model`` with ``{seed}`` replaced by the seed."""
+        return self.model.replace("{seed}", str(seed))
+
+    def _resolve(self, task: Task, seed: int) -> tuple[Path, list[int]]:
+        folder = resolve_model_folder(self.model_for(seed), self._what).resolve()
         info = inspect_folder(folder, self._what)
         indices = map_labels(task.label_names, info.labels, self.label_map, self._what)
         if info.max_positions is not None and self.max_length > info.max_positions:
@@ -80,8 +88,8 @@ class HFClassifierRecipe(RecipeBase):
             )
         return folder, indices
 
-    def preflight(self, task: Task) -> dict[str, str]:
-        folder, indices = self._resolve(task)
+    def preflight(self, task: Task, seed: int) -> dict[str, str]:
+        folder, indices = self._resolve(task, seed)
         return {
             "weights": weights_fingerprint(folder),
             "settings": settings_fingerprint(folder),
@@ -97,7 +105,7 @@ class HFClassifierRecipe(RecipeBase):
         ]
 
     def train(self, context: TrainContext) -> HFClassifier:
-        folder, indices = self._resolve(context.task)
+        folder, indices = self._resolve(context.task, context.seed)
         model = load_hf_classifier(
             folder, indices, self.max_length, self.trust_remote_code, context.device
         )

@@ -120,8 +120,9 @@ class Preflight:
     data_fingerprint: str
     #: attack label -> {"examples": ..., "resources": ...}
     attacks: dict[str, dict[str, str]]
-    #: recipe label -> what its preflight says of the files it reads (see ``checkpoint_key``)
-    recipes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: (recipe label, seed) -> what its preflight says of the files it reads (see
+    #: ``checkpoint_key``)
+    recipes: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
 
 
 def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> Preflight:
@@ -131,7 +132,11 @@ def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None)
     Raises ``UserError`` (one line, naming the file and the fix) on the first problem.
     """
     data = data if data is not None else suite.task.load(data_dir)
-    recipes = {recipe.label: recipe.plugin.preflight(suite.task) for recipe in suite.recipes}
+    recipes = {
+        (recipe.label, seed): recipe.plugin.preflight(suite.task, seed)
+        for recipe in suite.recipes
+        for seed in suite.config.seeds
+    }
     fingerprints: dict[str, dict[str, str]] = {}
     for attack in suite.attacks:
         plugin = attack.plugin
@@ -152,7 +157,7 @@ def plan(suite: Suite, checked: Preflight) -> list[Cell]:
     cells = []
     for seed in suite.config.seeds:
         for recipe in suite.recipes:
-            files = checked.recipes.get(recipe.label)
+            files = checked.recipes.get((recipe.label, seed))
             key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
             for attack in suite.attacks:
                 fingerprints = {
