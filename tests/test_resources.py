@@ -146,3 +146,29 @@ def test_prepare_without_data_builds_the_rest_and_says_what_it_left_out(empty_re
 def test_without_data_and_data_dir_together_are_refused(empty_resources, tmp_path, capsys):
     assert main(["resources", "prepare", "--without-data", "--data-dir", str(tmp_path)]) == 2
     assert "contradict" in capsys.readouterr().err
+
+
+def test_the_masked_lm_head_is_built_only_on_request(
+    empty_resources, capsys, monkeypatch, tmp_path
+):
+    """``prepare`` leaves the MLM (minutes of training, BAE / BERT-Attack only) to ``--mlm``: a
+    check then lists it as missing without failing; ``--mlm`` builds it through ``mlm.build``."""
+    from robustbench_nlp.resources import mlm, prepare, similarity
+
+    if not (wordnet.WORDNET_SOURCE / "data.noun").is_file():
+        missing("WordNet is not installed: apt-get install -y wordnet-base wordnet-sense-index")
+    built = []
+    monkeypatch.setattr(mlm, "build", lambda data_dir, target, log: built.append(target))
+    monkeypatch.setattr(
+        synonyms, "build", lambda *a: {"words": 0, "synonym_pairs": 0, "antonym_pairs": 0}
+    )
+    monkeypatch.setattr(similarity, "build_calibration", lambda *a: {"pairs": 0})
+    for name in ("lexicon", "stsb/sts-dev.csv", "sst2/train.tsv"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    assert main(["resources", "prepare", "--without-data"]) == 0
+    assert "MISSING  mlm" in capsys.readouterr().out and not built
+    prepare.prepare(tmp_path)
+    assert not built
+    where = prepare.prepare(tmp_path, with_mlm=True)
+    assert built == [where.mlm]

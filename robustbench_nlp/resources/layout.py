@@ -19,6 +19,10 @@ RESOURCES_ENV = "RBNLP_RESOURCES_DIR"
 PREPARE = "robustbench-nlp resources prepare"
 #: Resources built from the data folder (lexicon/, stsb/); the others need none.
 DATA_RESOURCES = ("synonyms", "similarity")
+#: Built only on request (``prepare --mlm``): needed by BAE / BERT-Attack with ``mlm: prepared``.
+OPTIONAL_RESOURCES = ("mlm",)
+#: The ``mlm`` value of BAE / BERT-Attack that names the masked-LM head trained here.
+PREPARED_MLM = "prepared"
 #: Bump when a resource's content changes, so ``check`` asks for a rebuild.
 FORMAT_VERSION = 1
 
@@ -65,6 +69,11 @@ class Layout:
     def similarity(self) -> Path:
         return self.root / "similarity" / "stsb-dev-minilm.json"
 
+    @property
+    def mlm(self) -> Path:
+        """The masked-LM head trained on MiniLM (``resources/mlm.py``): a BertForMaskedLM."""
+        return self.root / "mlm" / "minilm-mlm"
+
 
 def layout() -> Layout:
     return Layout(resources_dir())
@@ -103,6 +112,7 @@ def check(root: Path | None = None) -> list[Status]:
     rows.append(Status("textattack-cache", marker.is_file(), str(where.textattack_cache)))
     rows.append(_versioned("synonyms", where.synonyms / "info.json"))
     rows.append(_versioned("similarity", where.similarity))
+    rows.append(_versioned("mlm", where.mlm / "info.json"))
     return rows
 
 
@@ -123,9 +133,10 @@ def require(*names: str) -> Layout:
     where = layout()
     missing = [s for s in check(where.root) if s.name in names and not s.ok]
     if missing:
+        flag = " --mlm" if any(s.name in OPTIONAL_RESOURCES for s in missing) else ""
         raise UserError(
             f"offline attack resources missing: {', '.join(s.name for s in missing)} "
-            f"(in {where.root}); run `{PREPARE}` first."
+            f"(in {where.root}); run `{PREPARE}{flag}` first."
         )
     return where
 
@@ -140,6 +151,7 @@ def fingerprint(*names: str) -> str:
         "textattack-cache": [],
         "synonyms": sorted(where.synonyms.glob("*")),
         "similarity": [where.similarity],
+        "mlm": sorted(where.mlm.glob("*")),
     }
     files = [p for name in names for p in paths[name] if p.is_file()]
     return files_fingerprint(files, root=where.root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustbench_nlp.core.errors import UserError
-from robustbench_nlp.resources import similarity, synonyms
+from robustbench_nlp.resources import mlm, similarity, synonyms
 from robustbench_nlp.resources.layout import DATA_RESOURCES, Layout, check, layout
 from robustbench_nlp.resources.wordnet import (
     WORDNET_SOURCE,
@@ -20,11 +20,14 @@ def prepare(
     wordnet_source: Path = WORDNET_SOURCE,
     log=print,
     with_data: bool = True,
+    with_mlm: bool = False,
 ) -> Layout:
     """Build every resource that is missing (all of them with ``force``); return the layout.
 
     ``with_data=False`` builds only what needs no data folder (stopwords, WordNet, the TextAttack
     marker) and says which resources it left out, for machines without ``../shared/data``.
+    ``with_mlm`` also trains the masked-LM head (``resources/mlm.py``, minutes), which only BAE
+    and BERT-Attack with ``mlm: prepared`` need.
     """
     where = layout()
     where.root.mkdir(parents=True, exist_ok=True)
@@ -51,6 +54,9 @@ def prepare(
         sts = _data_file(data_dir, "stsb/sts-dev.csv", "the sentence-similarity calibration")
         info = similarity.build_calibration(sts, where.similarity)
         log(f"similarity calibration: {info['pairs']} STS-B dev pairs -> {where.similarity}")
+    if with_mlm and (force or not status["mlm"].ok):
+        _data_file(data_dir, "sst2/train.tsv", "the masked-LM head (BAE, BERT-Attack)")
+        mlm.build(data_dir, where.mlm, log=log)
     return where
 
 

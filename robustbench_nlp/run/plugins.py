@@ -94,7 +94,8 @@ _MLM = param(
     "mlm",
     "str | None",
     None,
-    "Masked LM saved with its head: a folder, or a hub id in the local cache.",
+    "Masked LM saved with its head: a folder, a hub id in the local cache, or 'prepared' "
+    "(MiniLM's head trained by `robustbench-nlp resources prepare --mlm`).",
 )
 
 

@@ -62,7 +62,7 @@ from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.model.backbones import hub_offline
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.resources import similarity, synonyms
-from robustbench_nlp.resources.layout import Layout
+from robustbench_nlp.resources.layout import PREPARED_MLM, Layout, require
 from robustbench_nlp.tasks.base import Example
 
 COLUMNS = ("premise", "hypothesis")
@@ -277,6 +277,8 @@ def load_masked_lm(spec: str | None, recipe: str):
             f"attack {recipe} needs a masked language model: set params.mlm to a local folder "
             "(or hub id) of a model with a masked-LM head, e.g. bert-base-uncased."
         )
+    if spec == PREPARED_MLM:
+        spec = str(require("mlm").mlm)
     local = Path(spec).expanduser()
     source = str(local) if local.exists() else spec
     try:

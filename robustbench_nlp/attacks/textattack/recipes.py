@@ -48,7 +48,7 @@ from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.measure.base import MeasureContext
 from robustbench_nlp.model.classifier import Classifier
-from robustbench_nlp.resources.layout import layout, require
+from robustbench_nlp.resources.layout import PREPARED_MLM, layout, require
 from robustbench_nlp.tasks.base import Example
 
 BASE_RESOURCES = ("stopwords", "wordnet", "textattack-cache")
@@ -326,11 +326,21 @@ class MaskedLMAttack(WordAttack):
     mlm: str | None = Field(
         None,
         validate_default=True,
-        description="Masked LM saved with its head: a folder, or a hub id in the local cache.",
+        description=(
+            f"Masked LM saved with its head: a folder, a hub id in the local cache, or "
+            f"{PREPARED_MLM!r} (MiniLM's head trained by "
+            "`robustbench-nlp resources prepare --mlm`)."
+        ),
     )
 
+    def resource_names(self) -> tuple[str, ...]:
+        """The prepared MLM is a resource: its fingerprint is part of the cells' identity."""
+        return (*self.needs, "mlm") if self.mlm == PREPARED_MLM else self.needs
+
     def preflight(self, data_dir: Path | None, task) -> None:
-        super().preflight(data_dir, task)
+        require(*self.resource_names())
+        if self.mlm == PREPARED_MLM:
+            return
         path = Path(self.mlm or "").expanduser()
         looks_local = path.exists() or self.mlm.startswith((".", "/", "~")) or "\\" in self.mlm
         if looks_local and not (path / "config.json").is_file():
