@@ -68,6 +68,9 @@ class MeasureContext:
     label: str = ""
     #: Per-cell state a plugin keeps across its batches (a seeded generator, a session).
     state: dict[str, Any] = field(default_factory=dict)
+    #: For a measurement that replays another attack's cells (``Measure.reads_attack``): source
+    #: recipe label -> the files that attack's cell of this seed wrote (None: not finished).
+    inputs: dict[str, list[Path] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,6 +144,9 @@ class Measure(Plugin):
     #: Whether ``run`` keeps each example's tokens for the cell (``token_cache``): right for a
     #: measurement of fixed examples, wrong for one that queries many new texts.
     cache_tokens: ClassVar[bool] = True
+    #: Whether its cells write ``<cell>.adv.jsonl`` (the adversarial examples it found), which
+    #: a transfer measurement can replay against other recipes.
+    writes_adversarial_examples: ClassVar[bool] = False
 
     max_examples: int | None = Field(
         None, gt=0, description="A fixed random subset of N examples (see select_examples)."
@@ -156,6 +162,12 @@ class Measure(Plugin):
     def default_label(self, name: str) -> str:
         """The leaderboard label when the suite gives none (default: the registered name)."""
         return name
+
+    def reads_attack(self) -> str | None:
+        """The label of the suite's attack whose cells' files this replays (None: it reads
+        none). The runner then runs its cells after that attack's cells of the same seed and
+        hands it their files (``MeasureContext.inputs``)."""
+        return None
 
     def examples(self, context: MeasureContext) -> list[Example]:
         """Every example this measurement could use, before selection."""

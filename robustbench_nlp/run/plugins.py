@@ -204,6 +204,19 @@ BUILTIN_ATTACKS = {
         "AdvGLUE dev (Wang et al. 2021): accuracy per subset the task decides (SST-2; MNLI-m/-mm).",
         MEASURE_PARAMS,
     ),
+    "transfer": PluginInfo(
+        "robustbench_nlp.evaluations.transfer:Transfer",
+        "Transfer matrix: accuracy on the adversarial examples a word attack found per recipe.",
+        extend(
+            MEASURE_PARAMS,
+            param(
+                "attack",
+                "str",
+                REQUIRED,
+                "Label of the suite's word attack whose examples to replay.",
+            ),
+        ),
+    ),
     "hans": PluginInfo(
         "robustbench_nlp.evaluations.hans:HANS",
         "HANS heuristics (McCoy et al. 2019): official file or a generated HANS-style set.",

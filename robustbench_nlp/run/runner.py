@@ -76,6 +76,8 @@ class Cell:
     cell_id: str
     checkpoint_key: str
     fingerprints: dict = field(default_factory=dict, compare=False, hash=False)
+    #: For a replaying cell (transfer): (recipe label, cell id) of each cell it reads.
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -153,35 +155,51 @@ def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None)
 
 def plan(suite: Suite, checked: Preflight) -> list[Cell]:
     """Every cell of the suite, in run order: seed by seed (so a partial run already has one
-    complete row per recipe), cells of one (recipe, seed) together (they share a checkpoint)."""
+    complete row per recipe), cells of one (recipe, seed) together (they share a checkpoint),
+    and a seed's replaying cells (transfer) after every cell they read."""
     cells = []
+    replaying = [a for a in suite.attacks if a.plugin.reads_attack() is not None]
+    direct = [a for a in suite.attacks if a not in replaying]
     for seed in suite.config.seeds:
-        for recipe in suite.recipes:
-            files = checked.recipes.get((recipe.label, seed))
-            key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
-            for attack in suite.attacks:
-                fingerprints = {
-                    "data": checked.data_fingerprint,
-                    **checked.attacks[attack.label],
-                    **({"recipe_files": files} if files else {}),
-                    "versions": {
-                        "task": suite.task.version,
-                        "recipe": recipe.plugin.version,
-                        "attack": attack.plugin.version,
-                    },
-                }
-                identity = stable_hash(
-                    {
-                        "checkpoint": key,
-                        "attack": plugin_identity(attack.plugin.plugin_name, attack.plugin),
-                        "examples": fingerprints["examples"],
-                        "resources": fingerprints["resources"],
-                    },
-                    length=10,
-                )
-                cell_id = f"{cell_prefix(recipe.label, seed, attack.label)}__{identity}"
-                cells.append(Cell(recipe, seed, attack, cell_id, key, fingerprints))
+        ids: dict[tuple[str, str], str] = {}  # (recipe, attack) -> cell id, this seed
+        for attacks in (direct, replaying):
+            for recipe in suite.recipes:
+                files = checked.recipes.get((recipe.label, seed))
+                key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
+                for attack in attacks:
+                    source = attack.plugin.reads_attack()
+                    sources = (
+                        tuple((r.label, ids[(r.label, source)]) for r in suite.recipes)
+                        if source is not None
+                        else ()
+                    )
+                    cell = _cell(suite, checked, recipe, seed, attack, key, files, sources)
+                    ids[(recipe.label, attack.label)] = cell.cell_id
+                    cells.append(cell)
     return cells
+
+
+def _cell(suite, checked, recipe, seed, attack, key, files, sources) -> Cell:
+    fingerprints = {
+        "data": checked.data_fingerprint,
+        **checked.attacks[attack.label],
+        **({"recipe_files": files} if files else {}),
+        **({"sources": dict(sources)} if sources else {}),
+        "versions": {
+            "task": suite.task.version,
+            "recipe": recipe.plugin.version,
+            "attack": attack.plugin.version,
+        },
+    }
+    identity = {
+        "checkpoint": key,
+        "attack": plugin_identity(attack.plugin.plugin_name, attack.plugin),
+        "examples": fingerprints["examples"],
+        "resources": fingerprints["resources"],
+        **({"sources": dict(sources)} if sources else {}),
+    }
+    cell_id = f"{cell_prefix(recipe.label, seed, attack.label)}__{stable_hash(identity, length=10)}"
+    return Cell(recipe, seed, attack, cell_id, key, fingerprints, sources)
 
 
 def library_versions() -> dict[str, str]:
@@ -399,6 +417,7 @@ class Runner:
             artifact_dir=self.store.records_dir,
             artifact_prefix=cell.cell_id,
             label=cell.attack.label,
+            inputs={label: self._files_of(source) for label, source in cell.sources},
         )
         try:
             result = cell.attack.plugin.run(model, context)
@@ -426,6 +445,13 @@ class Runner:
         }
         self.store.write(record)
         summary.computed.append(cell.cell_id)
+
+    def _files_of(self, cell_id: str) -> list[Path] | None:
+        """The files a finished cell wrote beside its record (None: not finished)."""
+        record = self.store.load(cell_id)
+        if record is None or record.status != "ok":
+            return None
+        return [self.store.records_dir / name for name in record.artifacts]
 
     def _obtain_model(
         self, cell: Cell, data: TaskData, backbone: Backbone

@@ -430,6 +430,7 @@ def build_suite(config: SuiteConfig, path: str | Path, task: Task | None = None)
                 f"{where}: ensemble: {label!r} is a fixed evaluation set, not an attack; the "
                 "ensemble holds perturbation attacks only."
             )
+    _check_replays(attack_variants, where)
     recipe_labels = [v.label for v in recipe_variants]
     if config.reference is not None and config.reference not in recipe_labels:
         raise UserError(
@@ -437,6 +438,23 @@ def build_suite(config: SuiteConfig, path: str | Path, task: Task | None = None)
             f"(recipes: {', '.join(recipe_labels)})."
         )
     return Suite(config, path, task, recipe_variants, attack_variants)
+
+
+def _check_replays(variants: list[Variant], where: str) -> None:
+    """An attack that replays another's cells (transfer) must name a word attack of the suite."""
+    by_label = {v.label: v for v in variants}
+    for variant in variants:
+        source = variant.plugin.reads_attack()
+        if source is None:
+            continue
+        found = by_label.get(source)
+        if found is None or not found.plugin.writes_adversarial_examples:
+            words = sorted(v.label for v in variants if v.plugin.writes_adversarial_examples)
+            raise UserError(
+                f"{where}: attack {variant.label!r}: attack: {source!r} is "
+                + ("no attack of this suite" if found is None else "no word attack")
+                + f"; name the label of a word attack of the suite ({', '.join(words) or 'none'})."
+            )
 
 
 def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:

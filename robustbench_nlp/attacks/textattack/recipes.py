@@ -123,6 +123,8 @@ CHUNK_PER_WORKER = 8
 class WordAttack(Attack):
     """Base of the TextAttack word-level attacks (one subclass per recipe)."""
 
+    writes_adversarial_examples: ClassVar[bool] = True
+
     #: The recipe ``components.build_attack`` builds ("textattack": any recipe by name).
     builder: ClassVar[str] = ""
     #: Resources (``resources.layout.check`` names) the recipe needs.
