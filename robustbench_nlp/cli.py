@@ -1,7 +1,7 @@
-"""Command line: ``robustbench-nlp list | run | leaderboard | resources``.
+"""Command line: ``robustbench-nlp list | run | report (alias leaderboard) | resources``.
 
 Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
-how to resume and exits 130. ``--help``, ``list``, ``leaderboard`` and every error in a suite, the
+how to resume and exits 130. ``--help``, ``list``, ``report`` and every error in a suite, the
 command line or a task's data files answer without importing torch, transformers or textattack:
 plugins are listed and checked from their registration records (``core/registry.py``), and the
 heavy modules are imported only once there is work to do.
@@ -82,13 +82,19 @@ def _parser() -> argparse.ArgumentParser:
         "this suite's (the records stay).",
     )
 
-    board = commands.add_parser("leaderboard", help="Re-render a leaderboard from its records.")
+    board = commands.add_parser(
+        "report",
+        aliases=["leaderboard"],
+        help="Render a results folder's board (Markdown, CSV, JSON, HTML page, figures); "
+        "runs nothing. 'leaderboard' is the same command.",
+    )
     board.add_argument("results", type=Path, help="A results folder (holds suite.json).")
     board.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="Output path without suffix (default: beside RESULTS).",
+        help="Output path without suffix (default: beside RESULTS); the figures go to "
+        "<out>-figures/.",
     )
 
     resources = commands.add_parser(
@@ -175,14 +181,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.output is not None:
         suite = dataclasses.replace(suite, output_override=args.output)
 
-    from robustbench_nlp.report.leaderboard import write_leaderboard
+    from robustbench_nlp.report.leaderboard import write_report
     from robustbench_nlp.run.runner import Runner
 
     summary = Runner(suite, data_dir, force=args.force, data=data).run()
-    written = write_leaderboard(suite.output)
+    written = write_report(suite.output)
     print(
         f"{suite.config.name}: {len(summary.computed)} cells computed, {len(summary.reused)} "
-        f"reused, {len(summary.failed)} failed; leaderboard: {written[0]}"
+        f"reused, {len(summary.failed)} failed; leaderboard: {written[0]}, page: {written[3]}"
     )
     if summary.failed:
         print(
@@ -191,6 +197,17 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``report`` and its alias ``leaderboard``: render a results folder, run nothing."""
+    from robustbench_nlp.report.leaderboard import write_report
+
+    if not args.results.is_dir():
+        raise UserError(f"{args.results}: no such results folder.")
+    for path in write_report(args.results, args.out):
+        print(path)
     return 0
 
 
@@ -217,14 +234,8 @@ def _resources(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "leaderboard":
-            from robustbench_nlp.report.leaderboard import write_leaderboard
-
-            if not args.results.is_dir():
-                raise UserError(f"{args.results}: no such results folder.")
-            for path in write_leaderboard(args.results, args.out):
-                print(path)
-            return 0
+        if args.command in ("report", "leaderboard"):
+            return _report(args)
         if args.command == "resources":
             return _resources(args)
         _load_includes(args.include)

@@ -250,7 +250,8 @@ def test_leaderboard_run_inside_a_results_folder_writes_beside_it(tmp_path, monk
     monkeypatch.chdir(folder)
     assert main(["leaderboard", "."]) == 0
     assert tree(folder) == inside  # no hidden (or other) file inside the results folder
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.csv", "out.json", "out.md"]
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["out", "out.csv", "out.html", "out.json", "out.md"]  # (no figure to draw)
     rendered = (tmp_path / "out.md").read_bytes()
     monkeypatch.chdir(tmp_path)
     assert main(["leaderboard", "out"]) == 0

@@ -202,7 +202,7 @@ def test_leaderboard_rerenders_byte_for_byte(tmp_path, setup):
     suite, plugin, log = setup(seeds="[0, 1]")
     assert main(["run", str(suite), "--include", str(plugin)]) == 0
     rendered = {p: p.read_bytes() for p in tmp_path.glob("out.*")}
-    assert set(p.suffix for p in rendered) == {".md", ".csv", ".json"}
+    assert set(p.suffix for p in rendered) == {".md", ".csv", ".json", ".html"}
     for path in rendered:
         path.unlink()
     assert main(["leaderboard", str(tmp_path / "out")]) == 0
