@@ -76,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
         help="Results folder (relative to the working directory), instead of the suite's.",
     )
     run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="Where the cells run: this process (default), or Ray tasks (a local Ray instance, "
+        "or the cluster at --ray-address / the suite's ray.address).",
+    )
+    run.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="A running Ray cluster for --executor ray (e.g. auto, or ray://head:10001).",
+    )
+    run.add_argument(
         "--force",
         action="store_true",
         help="Run even if the results folder belongs to another suite: its manifest becomes "
@@ -171,6 +184,8 @@ def _run(args: argparse.Namespace) -> int:
     from robustbench_nlp.run.suite import build_suite, build_task, check_suite
     from robustbench_nlp.tasks.base import resolve_data_dir
 
+    if args.ray_address is not None and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray.")
     # Everything decidable without plugin code (and the task's data: task modules import no
     # torch) is checked before the recipes and attacks are imported.
     config = check_suite(args.suite, args.overrides)
@@ -184,7 +199,15 @@ def _run(args: argparse.Namespace) -> int:
     from robustbench_nlp.report.leaderboard import write_report
     from robustbench_nlp.run.runner import Runner
 
-    summary = Runner(suite, data_dir, force=args.force, data=data).run()
+    runner = Runner(
+        suite,
+        data_dir,
+        force=args.force,
+        data=data,
+        executor=args.executor,
+        ray_address=args.ray_address,
+    )
+    summary = runner.run()
     written = write_report(suite.output)
     print(
         f"{suite.config.name}: {len(summary.computed)} cells computed, {len(summary.reused)} "

@@ -5,7 +5,7 @@ the adversarial-example files (``<cell>.adv.jsonl``) that W wrote against every 
 suite at seed s and scores B on A's *successful* adversarial examples, without any new search:
 the accuracy of B on them is the (B, A) entry of W's transfer matrix (row B: the model scored;
 column A: the recipe the examples were found against). The board shows it as a detail table
-``transfer`` (mean ± std over seeds: only examples found at the same seed are replayed, so
+(``TABLE``: mean ± std over seeds: only examples found at the same seed are replayed, so
 "averaged over matching seeds"), and a heatmap in the report.
 
 Choices, stated:
@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -41,8 +42,9 @@ from robustbench_nlp.evaluations.base import Evaluation
 from robustbench_nlp.measure.base import MeasureContext, MeasureResult, Outcomes
 from robustbench_nlp.tasks.base import Example
 
-#: The detail table the matrix is shown in (one column per source recipe).
-TABLE = "detail:transfer"
+#: The detail table the matrix is shown in (one column per source recipe), titled after the
+#: attack's label: "DeepWordBug transfer: on each recipe's adversarial examples".
+TABLE = "detail:on each recipe's adversarial examples"
 ADVERSARIAL_SUFFIX = ".adv.jsonl"
 
 
@@ -96,6 +98,9 @@ class Transfer(Evaluation):
 
     One cell per (recipe scored, seed); see the module docstring.
     """
+
+    #: 2: the matrix's table is titled "on each recipe's adversarial examples".
+    version: ClassVar[int] = 2
 
     attack: str = Field(description="Label of the suite's word attack whose examples to replay.")
 

@@ -32,52 +32,40 @@ manifest is merged under a lock, so each cell is computed once and nothing is ov
 
 from __future__ import annotations
 
-import math
 import os
-import platform
-import time
-import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 from filelock import Timeout
 
 from robustbench_nlp.core.errors import UserError
-from robustbench_nlp.core.files import writable_folder_problem
-from robustbench_nlp.core.hashing import stable_hash
+from robustbench_nlp.core.files import atomic_write_text, writable_folder_problem
 from robustbench_nlp.core.progress import make_progress, write
-from robustbench_nlp.measure.base import MeasureContext
-from robustbench_nlp.model.backbones import Backbone, resolve_backbone
+from robustbench_nlp.model.backbones import resolve_backbone
 from robustbench_nlp.model.checkpoints import CheckpointStore, default_checkpoint_dir
-from robustbench_nlp.model.classifier import Classifier
-from robustbench_nlp.recipes.base import TrainContext, check_finite
-from robustbench_nlp.resources.layout import fingerprint as resources_fingerprint
+from robustbench_nlp.run.cells import (  # noqa: F401 - re-exported: the runner's public names
+    Cell,
+    Preflight,
+    by_checkpoint,
+    checkpoint_key,
+    data_fingerprint,
+    plan,
+    plugin_identity,
+    preflight,
+)
+from robustbench_nlp.run.compute import CellWorker, Computed, Trained, library_versions  # noqa: F401
 from robustbench_nlp.run.store import (
-    PluginRecord,
-    Record,
     ResultsStore,
-    cell_prefix,
     manifest_conflict,
     merge_manifests,
     settings_hash,
 )
-from robustbench_nlp.run.suite import Suite, Variant
+from robustbench_nlp.run.suite import Suite
 from robustbench_nlp.tasks.base import TaskData
 
-
-@dataclass(frozen=True)
-class Cell:
-    recipe: Variant
-    seed: int
-    attack: Variant
-    cell_id: str
-    checkpoint_key: str
-    fingerprints: dict = field(default_factory=dict, compare=False, hash=False)
-    #: For a replaying cell (transfer): (recipe label, cell id) of each cell it reads.
-    sources: tuple[tuple[str, str], ...] = ()
+#: The ways to run a suite's cells (``--executor``).
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -85,131 +73,6 @@ class RunSummary:
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-
-
-def plugin_identity(name: str, plugin) -> dict:
-    return {"name": name, "params": plugin.params(), "version": plugin.version}
-
-
-def data_fingerprint(data: TaskData) -> str:
-    """A fingerprint of the rows a task loaded (after subsetting): what training and the
-    attacks of the task's evaluation split actually see."""
-    return stable_hash([[e.id for e in data.train], [e.id for e in data.eval]])
-
-
-def checkpoint_key(
-    suite: Suite, recipe: Variant, seed: int, data: str, files: dict[str, str] | None = None
-) -> str:
-    """The identity of a trained model; ``files`` (what the recipe's preflight says of the files
-    it reads) joins it only when there is any, so other recipes keep their keys."""
-    identity = {
-        "recipe": plugin_identity(recipe.plugin.plugin_name, recipe.plugin),
-        "task": plugin_identity(suite.task.plugin_name, suite.task),
-        "data": data,
-        "backbone": suite.config.backbone,
-        "seed": seed,
-    }
-    if files:
-        identity["files"] = files
-    return stable_hash(identity)
-
-
-@dataclass(frozen=True)
-class Preflight:
-    """What the runner learned before any work: the task's data and every fingerprint."""
-
-    data: TaskData
-    data_fingerprint: str
-    #: attack label -> {"examples": ..., "resources": ...}
-    attacks: dict[str, dict[str, str]]
-    #: (recipe label, seed) -> what its preflight says of the files it reads (see
-    #: ``checkpoint_key``)
-    recipes: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
-
-
-def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None) -> Preflight:
-    """Load the task (unless ``data`` is its loaded data already) and check every recipe's and
-    every attack's files and resources, before any training.
-
-    Raises ``UserError`` (one line, naming the file and the fix) on the first problem.
-    """
-    data = data if data is not None else suite.task.load(data_dir)
-    recipes = {
-        (recipe.label, seed): recipe.plugin.preflight(suite.task, seed)
-        for recipe in suite.recipes
-        for seed in suite.config.seeds
-    }
-    fingerprints: dict[str, dict[str, str]] = {}
-    for attack in suite.attacks:
-        plugin = attack.plugin
-        plugin.preflight(data_dir, suite.task)
-        context = MeasureContext(
-            suite.task, data, 0, "cpu", data_dir, Path("."), "", label=attack.label
-        )
-        fingerprints[attack.label] = {
-            "examples": plugin.fingerprint(context),
-            "resources": resources_fingerprint(*plugin.resource_names()),
-        }
-    return Preflight(data, data_fingerprint(data), fingerprints, recipes)
-
-
-def plan(suite: Suite, checked: Preflight) -> list[Cell]:
-    """Every cell of the suite, in run order: seed by seed (so a partial run already has one
-    complete row per recipe), cells of one (recipe, seed) together (they share a checkpoint),
-    and a seed's replaying cells (transfer) after every cell they read."""
-    cells = []
-    replaying = [a for a in suite.attacks if a.plugin.reads_attack() is not None]
-    direct = [a for a in suite.attacks if a not in replaying]
-    for seed in suite.config.seeds:
-        ids: dict[tuple[str, str], str] = {}  # (recipe, attack) -> cell id, this seed
-        for attacks in (direct, replaying):
-            for recipe in suite.recipes:
-                files = checked.recipes.get((recipe.label, seed))
-                key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
-                for attack in attacks:
-                    source = attack.plugin.reads_attack()
-                    sources = (
-                        tuple((r.label, ids[(r.label, source)]) for r in suite.recipes)
-                        if source is not None
-                        else ()
-                    )
-                    cell = _cell(suite, checked, recipe, seed, attack, key, files, sources)
-                    ids[(recipe.label, attack.label)] = cell.cell_id
-                    cells.append(cell)
-    return cells
-
-
-def _cell(suite, checked, recipe, seed, attack, key, files, sources) -> Cell:
-    fingerprints = {
-        "data": checked.data_fingerprint,
-        **checked.attacks[attack.label],
-        **({"recipe_files": files} if files else {}),
-        **({"sources": dict(sources)} if sources else {}),
-        "versions": {
-            "task": suite.task.version,
-            "recipe": recipe.plugin.version,
-            "attack": attack.plugin.version,
-        },
-    }
-    identity = {
-        "checkpoint": key,
-        "attack": plugin_identity(attack.plugin.plugin_name, attack.plugin),
-        "examples": fingerprints["examples"],
-        "resources": fingerprints["resources"],
-        **({"sources": dict(sources)} if sources else {}),
-    }
-    cell_id = f"{cell_prefix(recipe.label, seed, attack.label)}__{stable_hash(identity, length=10)}"
-    return Cell(recipe, seed, attack, cell_id, key, fingerprints, sources)
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("robustbench-nlp", "torch", "transformers", "textattack"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def pick_device(requested: str) -> str:
@@ -297,24 +160,18 @@ def check_folders(suite: Suite, checkpoints: Path) -> None:
             raise UserError(f"{suite.path}: {what} {folder}: {problem}.")
 
 
-def _group(cells: list[Cell]) -> Iterator[list[Cell]]:
-    group: list[Cell] = []
-    for cell in cells:
-        if group and cell.checkpoint_key != group[0].checkpoint_key:
-            yield group
-            group = []
-        group.append(cell)
-    if group:
-        yield group
-
-
 class Runner:
+    """The driver of a suite's run: checks, the manifest, the cells in order, and every
+    record written (by this process only, whatever the executor)."""
+
     def __init__(
         self,
         suite: Suite,
         data_dir: Path | None,
         force: bool = False,
         data: TaskData | None = None,
+        executor: str = "local",
+        ray_address: str | None = None,
     ) -> None:
         self.suite = suite
         self.data_dir = data_dir
@@ -323,37 +180,56 @@ class Runner:
         #: The task's data when the caller loaded it already (the command line does, to report
         #: a bad data file before importing torch).
         self.data = data
+        if executor not in EXECUTORS:
+            raise UserError(f"--executor {executor}: choose one of {', '.join(EXECUTORS)}.")
+        self.executor = executor
+        #: ``--ray-address``: overrides the suite's ``ray.address``.
+        self.ray_address = ray_address
         self.store = ResultsStore(suite.output)
         root = suite.checkpoint_dir
-        self.checkpoints = CheckpointStore(root if root else default_checkpoint_dir())
-        self.device = "cpu"
-        self.versions = library_versions()
+        self.worker = CellWorker(suite, data_dir, "cpu", root if root else default_checkpoint_dir())
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        return self.worker.checkpoints
 
     def run(self) -> RunSummary:
         # Everything that can fail on bad input happens before anything is written.
-        self.device = pick_device(self.suite.config.device)
-        check_folders(self.suite, self.checkpoints.root)
+        self.worker.device = pick_device(self.suite.config.device)
+        check_folders(self.suite, self.worker.checkpoint_root)
         if not self.force:
             check_ownership(self.suite, self.store)
         checked = preflight(self.suite, self.data_dir, self.data)
         data = checked.data
-        backbone = resolve_backbone(self.suite.config.backbone)
+        resolve_backbone(self.suite.config.backbone)
         cells = plan(self.suite, checked)
         planned = manifest(self.suite, cells)
         for cell in cells:  # refuse a foreign record before anything is written
             self.store.load_checked(cell.cell_id, planned)
+        if self.executor == "ray":
+            from robustbench_nlp.run.ray_executor import RayExecutor
+
+            executor = RayExecutor(self, self.ray_address or self.suite.config.ray.address)
+            executor.start()  # a cluster that cannot be reached fails before anything is written
         self._write_manifest(planned)
         summary = RunSummary()
         bar = make_progress(len(cells), f"suite {self.suite.config.name}", unit="cell")
-        for group in _group(cells):
+        try:
+            if self.executor == "ray":
+                executor.run(cells, data, summary, bar)
+            else:
+                self._run_local(cells, data, summary, bar)
+        finally:
+            bar.close()
+        return summary
+
+    def _run_local(self, cells: list[Cell], data: TaskData, summary, bar) -> None:
+        for group in by_checkpoint(cells):
             pending = [c for c in group if not self.store.is_finished(c.cell_id)]
             summary.reused += [c.cell_id for c in group if c not in pending]
             bar.update(len(group) - len(pending))
-            if not pending:
-                continue
-            self._run_group(pending, data, backbone, summary, bar)
-        bar.close()
-        return summary
+            if pending:
+                self._run_group(pending, data, summary, bar)
 
     def _write_manifest(self, planned: dict) -> None:
         """Merge this run's cells into the folder's manifest (or, with ``force`` or none there,
@@ -369,18 +245,13 @@ class Runner:
             merged["owner"] = _owner(self.suite, self.store.root, merged)
             self.store.write_manifest(merged)
 
-    def _run_group(self, cells, data: TaskData, backbone: Backbone, summary, bar) -> None:
-        first = cells[0]
-        training = {}
+    def _run_group(self, cells, data: TaskData, summary, bar) -> None:
         try:
-            model, reused, training, train_seconds = self._obtain_model(first, data, backbone)
+            model, trained = self.worker.obtain_model(cells[0], data)
         except (Exception, SystemExit) as error:  # the whole group fails, the suite goes on
             for cell in cells:
                 with self.store.lock(cell.cell_id):
-                    if self.store.is_finished(cell.cell_id):  # another process did it
-                        summary.reused.append(cell.cell_id)
-                    else:
-                        self._write_failed(cell, data, error, summary)
+                    self.land(self.worker.failed(cell, data, error), summary)
                 bar.update()
             return
         busy = []
@@ -392,130 +263,50 @@ class Runner:
                 busy.append(cell)
                 continue
             try:
-                self._run_cell(cell, model, data, reused, training, train_seconds, summary)
+                self._run_cell(cell, model, data, trained, summary)
             finally:
                 lock.release()
             bar.update()
         for cell in busy:
             with self.store.lock(cell.cell_id):  # wait for the other process
-                self._run_cell(cell, model, data, reused, training, train_seconds, summary)
+                self._run_cell(cell, model, data, trained, summary)
             bar.update()
 
-    def _run_cell(self, cell, model, data, reused, training, train_seconds, summary) -> None:
+    def _run_cell(self, cell: Cell, model, data: TaskData, trained: Trained, summary) -> None:
         """Compute one cell and write its record; called holding the cell's lock."""
         if self.store.is_finished(cell.cell_id):  # finished by another process
             summary.reused.append(cell.cell_id)
             return
-        write(f"[{self.suite.config.name}] {cell.cell_id}: running")
-        started = time.perf_counter()
-        context = MeasureContext(
-            task=self.suite.task,
-            data=data,
-            seed=cell.seed,
-            device=self.device,
-            data_dir=self.data_dir,
-            artifact_dir=self.store.records_dir,
-            artifact_prefix=cell.cell_id,
-            label=cell.attack.label,
-            inputs={label: self._files_of(source) for label, source in cell.sources},
-        )
-        try:
-            result = cell.attack.plugin.run(model, context)
-            untrusted = sorted(k for k, v in result.metrics.items() if not math.isfinite(v))
-            if untrusted:
-                raise ValueError(
-                    f"metric {untrusted[0]} is {result.metrics[untrusted[0]]}: a number that "
-                    "cannot be trusted is not recorded"
-                )
-        except (Exception, SystemExit) as error:
-            self._write_failed(cell, data, error, summary, training=training)
-            return
-        record = self._record(cell, data, "ok")
-        record.metrics = result.metrics
-        record.columns = list(result.columns)
-        record.n_examples = result.n_examples
-        record.outcomes = self.store.write_outcomes(cell.cell_id, result.outcomes.to_json())
-        record.artifacts = result.artifacts
-        record.notes = [*result.notes, *cell.recipe.plugin.notes()]
-        record.checkpoint_reused = reused
-        record.training = training
-        record.timings = {
-            "train_seconds": round(train_seconds, 2),
-            "attack_seconds": round(time.perf_counter() - started, 2),
-        }
-        self.store.write(record)
-        summary.computed.append(cell.cell_id)
+        self.announce(cell)
+        inputs = {label: self.files_of(source) for label, source in cell.sources}
+        computed = self.worker.compute(cell, model, data, trained, self.store.records_dir, inputs)
+        self.land(computed, summary)
 
-    def _files_of(self, cell_id: str) -> list[Path] | None:
+    def announce(self, cell: Cell) -> None:
+        write(f"[{self.suite.config.name}] {cell.cell_id}: running")
+
+    def land(self, computed: Computed, summary: RunSummary) -> None:
+        """Write a computed cell: its files, its outcomes, then its record (each atomically;
+        the record last, so a record never points at a file that is not there). A cell that
+        another process finished meanwhile is left as it is."""
+        record = computed.record
+        if self.store.is_finished(record.cell_id):
+            summary.reused.append(record.cell_id)
+            return
+        for name, text in (computed.artifacts or {}).items():
+            atomic_write_text(self.store.records_dir / name, text)
+        if computed.outcomes is not None:
+            record.outcomes = self.store.write_outcomes(record.cell_id, computed.outcomes)
+        self.store.write(record)
+        if record.status == "ok":
+            summary.computed.append(record.cell_id)
+        else:
+            summary.failed.append(record.cell_id)
+            write(f"[{self.suite.config.name}] {record.cell_id}: FAILED ({computed.message})")
+
+    def files_of(self, cell_id: str) -> list[Path] | None:
         """The files a finished cell wrote beside its record (None: not finished)."""
         record = self.store.load(cell_id)
         if record is None or record.status != "ok":
             return None
         return [self.store.records_dir / name for name in record.artifacts]
-
-    def _obtain_model(
-        self, cell: Cell, data: TaskData, backbone: Backbone
-    ) -> tuple[Classifier, bool, dict, float]:
-        """Load the checkpoint of the cell's (recipe, seed), or train and save it; under the
-        key's lock, so a concurrent run waits for this one's training instead of repeating it."""
-        key = cell.checkpoint_key
-        with self.checkpoints.lock(key):
-            if self.checkpoints.exists(key):
-                meta = self.checkpoints.meta(key)
-                model = self.checkpoints.load(key, self.device)
-                return model, True, meta["training"], meta["seconds"]
-            started = time.perf_counter()
-            context = TrainContext(self.suite.task, data, backbone, cell.seed, self.device)
-            model = cell.recipe.plugin.train(context)
-            check_finite(model, f"recipe {cell.recipe.label} seed {cell.seed}")
-            seconds = time.perf_counter() - started
-            self.checkpoints.save(
-                key,
-                model,
-                {
-                    "recipe": plugin_identity(cell.recipe.plugin.plugin_name, cell.recipe.plugin),
-                    "task": plugin_identity(self.suite.task.plugin_name, self.suite.task),
-                    "backbone": self.suite.config.backbone,
-                    "seed": cell.seed,
-                    "training": context.logs,
-                    "seconds": round(seconds, 2),
-                    "versions": self.versions,
-                },
-            )
-        return model.eval(), False, context.logs, seconds
-
-    def _record(self, cell: Cell, data: TaskData, status: str) -> Record:
-        task = self.suite.task
-        return Record(
-            cell_id=cell.cell_id,
-            suite=self.suite.config.name,
-            status=status,
-            backbone=self.suite.config.backbone,
-            task=PluginRecord(name=task.plugin_name, label=task.plugin_name, params=task.params()),
-            task_source=data.source,
-            recipe=PluginRecord(
-                name=cell.recipe.plugin.plugin_name,
-                label=cell.recipe.label,
-                params=cell.recipe.plugin.params(),
-            ),
-            seed=cell.seed,
-            attack=PluginRecord(
-                name=cell.attack.plugin.plugin_name,
-                label=cell.attack.label,
-                params=cell.attack.plugin.params(),
-            ),
-            checkpoint=cell.checkpoint_key,
-            fingerprints=cell.fingerprints,
-            versions=self.versions,
-        )
-
-    def _write_failed(self, cell, data, error: BaseException, summary, training=None) -> None:
-        record = self._record(cell, data, "failed")
-        record.error = "".join(traceback.format_exception(error)).strip()
-        if isinstance(error, SystemExit):
-            record.error += f"\nSystemExit: the plugin called sys.exit({error.code!r})"
-        record.training = training or {}
-        self.store.write(record)
-        summary.failed.append(cell.cell_id)
-        message = f"{type(error).__name__}: {error}".splitlines()[0]
-        write(f"[{self.suite.config.name}] {cell.cell_id}: FAILED ({message})")

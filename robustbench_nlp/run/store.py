@@ -113,6 +113,9 @@ class Record(BaseModel):
     checkpoint_reused: bool = False
     training: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    #: The cell's peak resident memory in MiB (``run.compute.peak_memory_mib``); None before it
+    #: was recorded.
+    peak_memory_mib: float | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     artifacts: list[str] = Field(default_factory=list)
     #: What a reader must know about the numbers (e.g. an undefined correlation, left out).

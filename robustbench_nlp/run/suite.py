@@ -59,6 +59,26 @@ class RecipeSpec(PluginSpec):
     )
 
 
+class RaySpec(BaseModel):
+    """How the Ray executor (``run --executor ray``) runs the suite's tasks; decides no result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None,
+        description="A running cluster (e.g. ray://head:10001 or auto); unset: a local Ray "
+        "instance started for the run. --ray-address overrides it.",
+    )
+    num_cpus: float = Field(1.0, gt=0, description="CPUs each training or cell task needs.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each training or cell task needs.")
+    max_retries: int = Field(
+        2, ge=0, description="Retries of a task whose worker process died, before it is failed."
+    )
+    local_cpus: int | None = Field(
+        None, gt=0, description="CPUs of the local instance (default: all of this machine's)."
+    )
+
+
 class SuiteConfig(BaseModel):
     """The schema of a suite file."""
 
@@ -95,6 +115,7 @@ class SuiteConfig(BaseModel):
     max_cells: StrictInt = Field(
         DEFAULT_MAX_CELLS, ge=1, description="Refuse a grid with more cells than this."
     )
+    ray: RaySpec = Field(default_factory=RaySpec)
 
     @field_validator("seeds")
     @classmethod
