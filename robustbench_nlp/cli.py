@@ -1,4 +1,4 @@
-"""Command line: ``robustbench-nlp list | run | report (alias leaderboard) | resources``.
+"""Command line: ``robustbench-nlp list | run | plan | report (alias leaderboard) | resources``.
 
 Bad input ends with one line on stderr (``error: ...``) and exit status 2; an interrupted run says
 how to resume and exits 130. ``--help``, ``list``, ``report`` and every error in a suite, the
@@ -93,6 +93,30 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Run even if the results folder belongs to another suite: its manifest becomes "
         "this suite's (the records stay).",
+    )
+
+    planning = commands.add_parser(
+        "plan",
+        parents=[include],
+        help="List a suite's cells, what is finished, and how long the rest will take here "
+        "(calibrates each recipe briefly; writes nothing).",
+    )
+    planning.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
+    planning.add_argument(
+        "--data-dir",
+        default=None,
+        help="Data folder in the layout of ../shared/data (default $RBNLP_DATA_DIR).",
+    )
+    planning.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override a suite field, as for run (repeatable).",
+    )
+    planning.add_argument(
+        "--output", type=Path, default=None, metavar="DIR", help="Results folder, as for run."
     )
 
     board = commands.add_parser(
@@ -223,6 +247,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from robustbench_nlp.run.suite import build_suite, build_task, check_suite
+    from robustbench_nlp.tasks.base import resolve_data_dir
+
+    config = check_suite(args.suite, args.overrides)
+    data_dir = resolve_data_dir(args.data_dir)
+    task = build_task(config, args.suite)
+    data = task.load(data_dir)
+    suite = build_suite(config, args.suite, task)
+    if args.output is not None:
+        suite = dataclasses.replace(suite, output_override=args.output)
+
+    from robustbench_nlp.run.estimate import estimate, render_plan
+    from robustbench_nlp.run.runner import pick_device
+
+    print(render_plan(estimate(suite, data_dir, data, pick_device(config.device))), end="")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     """``report`` and its alias ``leaderboard``: render a results folder, run nothing."""
     from robustbench_nlp.report.leaderboard import write_report
@@ -266,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             _list(args.kind, args.name)
         elif args.command == "run":
             return _run(args)
+        elif args.command == "plan":
+            return _plan(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

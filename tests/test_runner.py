@@ -339,3 +339,33 @@ def test_suite_max_examples_gives_clean_and_every_attack_one_example_set(tmp_pat
     assert (clean.plugin.max_examples, pgd.plugin.max_examples) == (30, 30)
     assert own.plugin.max_examples == 10  # the suite gave this attack its own subset
     assert other.plugin.max_examples is None  # a fixed set of another task keeps all of it
+
+
+def test_no_model_outlives_its_cells(tmp_path, monkeypatch):
+    """The local executor keeps one model alive at a time: when the next (recipe, seed) is
+    obtained, the previous model has been freed (memory per cell does not grow)."""
+    import gc
+    import weakref
+
+    from robustbench_nlp.run.compute import CellWorker
+
+    alive: list[weakref.ref] = []
+    original = CellWorker.obtain_model
+
+    def tracked(self, cell, data):
+        gc.collect()
+        assert all(ref() is None for ref in alive), "a previous model is still referenced"
+        model, trained = original(self, cell, data)
+        alive.append(weakref.ref(model))
+        return model, trained
+
+    monkeypatch.setattr(CellWorker, "obtain_model", tracked)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        f"name: t\nbackbone: tiny\ntask: {TINY_TASK}\nrecipes: [{TINY_RECIPE}]\n"
+        f"seeds: [0, 1, 2]\nattacks:\n  - {{name: pgd, params: {{eps: [0.0, 1.0], steps: 1}}}}\n"
+        f"output: {tmp_path / 'out'}\ncheckpoint_dir: {tmp_path / 'ck'}\n"
+    )
+    Runner(load_suite(suite), None).run()
+    gc.collect()
+    assert len(alive) == 3 and all(ref() is None for ref in alive)

@@ -26,6 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from robustbench_nlp.attacks.base import Attack
 from robustbench_nlp.core.metrics import Metric
+from robustbench_nlp.measure.base import Work
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.model.perturbation import per_example_norm, project
 
@@ -156,6 +157,17 @@ class EmbeddingPGD(Attack):
                     )
                 )
         return metrics
+
+    def planned_work(self, n_examples: int) -> Work:
+        """A clean forward, then per radius and restart ``steps`` forward+backward passes and
+        a forward to check; the strength check the same at its radius."""
+        backwards = len(self.eps) * self.restarts * self.steps
+        forwards = 1 + len(self.eps) * self.restarts
+        if self.strength_check:
+            steps, restarts = self.stronger()
+            backwards += len(self.checked_eps()) * restarts * steps
+            forwards += len(self.checked_eps()) * restarts
+        return Work(forwards=n_examples * forwards, backwards=n_examples * backwards)
 
     def stronger(self) -> tuple[int, int]:
         """(steps, restarts) of the strength check: twice the steps, two more restarts."""

@@ -110,6 +110,21 @@ class Outcomes:
         return cls(list(data["ids"]), {k: list(v) for k, v in data["fields"].items()})
 
 
+@dataclass(frozen=True)
+class Work:
+    """What measuring a cell costs, in the model's passes over one example (for ``plan``)."""
+
+    #: Forward passes (inference) of one example.
+    forwards: float = 0.0
+    #: Forward and backward passes of one example (gradient attacks).
+    backwards: float = 0.0
+    #: Seconds besides the model's passes (building an attack, loading resources).
+    fixed_seconds: float = 0.0
+    #: How many times the model's passes the rest of the measurement costs (a search, a
+    #: similarity constraint): the cell's time over its model time.
+    overhead: float = 1.0
+
+
 @dataclass
 class MeasureResult:
     metrics: dict[str, float]
@@ -162,6 +177,11 @@ class Measure(Plugin):
     def default_label(self, name: str) -> str:
         """The leaderboard label when the suite gives none (default: the registered name)."""
         return name
+
+    def planned_work(self, n_examples: int) -> Work:
+        """What measuring ``n_examples`` examples costs (``robustbench-nlp plan``); default:
+        one forward pass each."""
+        return Work(forwards=n_examples)
 
     def reads_attack(self) -> str | None:
         """The label of the suite's attack whose cells' files this replays (None: it reads

@@ -127,6 +127,15 @@ class RecipeBase(Plugin):
     def train(self, context: TrainContext) -> Classifier:
         raise NotImplementedError
 
+    def planned_steps(self, data: TaskData) -> dict[str, int]:
+        """Optimiser steps per training phase (``context.logs`` names) that ``train`` will take
+        on ``data``, for ``robustbench-nlp plan``; {} for a recipe that trains nothing."""
+        return {}
+
+    def shortened(self, steps: int) -> RecipeBase:
+        """This recipe stopping every phase after ``steps`` steps (``plan``'s calibration)."""
+        return self
+
 
 class Recipe(RecipeBase):
     """Base: fine-tune encoder + linear head with cross-entropy."""
@@ -143,6 +152,17 @@ class Recipe(RecipeBase):
     max_length: int = Field(64, ge=8)
     pooling: Literal["cls", "mean"] = "mean"
     dropout: float = Field(0.1, ge=0, lt=1)
+
+    def planned_steps(self, data: TaskData) -> dict[str, int]:
+        return {"train": self.steps_for(len(data.train))}
+
+    def steps_for(self, n_examples: int) -> int:
+        """The steps of one ``fit`` over ``n_examples`` (as ``fit`` counts them)."""
+        total = math.ceil(n_examples / self.batch_size) * self.epochs
+        return total if self.max_steps is None else min(total, self.max_steps)
+
+    def shortened(self, steps: int) -> Recipe:
+        return self.model_copy(update={"max_steps": steps})
 
     def classifier_spec(self, task: Task) -> ClassifierSpec:
         return ClassifierSpec(

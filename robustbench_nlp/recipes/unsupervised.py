@@ -19,6 +19,7 @@ recipe sits on the same leaderboards as the baseline. ``head`` picks how:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -29,7 +30,7 @@ from torch import nn
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.recipes.base import Recipe, StepFn, TrainContext
 from robustbench_nlp.recipes.contrastive import projection_head, unlabelled_sentences
-from robustbench_nlp.tasks.base import Example
+from robustbench_nlp.tasks.base import Example, TaskData
 
 
 class UnsupervisedRecipe(Recipe):
@@ -44,6 +45,17 @@ class UnsupervisedRecipe(Recipe):
     head: Literal["finetune", "linear", "none"] = Field(
         "finetune", description="Phase 2: baseline fine-tuning, linear probe, or no head."
     )
+
+    def planned_steps(self, data: TaskData) -> dict[str, int]:
+        sentences = len(unlabelled_sentences(data.train))
+        total = math.ceil(sentences / self.unsup_batch_size) * self.unsup_epochs
+        if self.unsup_max_steps is not None:
+            total = min(total, self.unsup_max_steps)
+        steps = {"unsupervised": total}
+        return steps if self.head == "none" else {**steps, **super().planned_steps(data)}
+
+    def shortened(self, steps: int) -> UnsupervisedRecipe:
+        return self.model_copy(update={"max_steps": steps, "unsup_max_steps": steps})
 
     def unsupervised_view(self, model: Classifier) -> Classifier:
         """The classifier phase 1 trains (it shares ``model``'s encoder)."""

@@ -46,7 +46,7 @@ from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.files import atomic_write_text
 from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric
-from robustbench_nlp.measure.base import MeasureContext
+from robustbench_nlp.measure.base import MeasureContext, Work
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.resources.layout import PREPARED_MLM, layout, require
 from robustbench_nlp.tasks.base import Example
@@ -124,6 +124,14 @@ class WordAttack(Attack):
     """Base of the TextAttack word-level attacks (one subclass per recipe)."""
 
     writes_adversarial_examples: ClassVar[bool] = True
+    #: Model forwards per attacked example, for ``plan`` before any cell of the attack has
+    #: finished (after that, the folder's own cells say): recorded on the SST-2 board
+    #: (``model_forwards_per_example``, 300 sentences, MiniLM recipes).
+    expected_forwards: ClassVar[float] = 50.0
+    #: Cell time over model time (the search, the constraints' own encoders), rough.
+    expected_overhead: ClassVar[float] = 2.5
+    #: Importing TextAttack and building the attack, once per process.
+    fixed_seconds: ClassVar[float] = 7.0
 
     #: The recipe ``components.build_attack`` builds ("textattack": any recipe by name).
     builder: ClassVar[str] = ""
@@ -136,6 +144,13 @@ class WordAttack(Attack):
     batch_size: int = Field(64, ge=1, description="Model queries per forward pass.")
     workers: int = Field(1, ge=1, description="Processes the examples are sharded across.")
     query_budget: int | None = Field(None, gt=0, description="Most model queries per example.")
+
+    def planned_work(self, n_examples: int) -> Work:
+        return Work(
+            forwards=n_examples * self.expected_forwards,
+            fixed_seconds=self.fixed_seconds,
+            overhead=self.expected_overhead,
+        )
 
     def resource_names(self) -> tuple[str, ...]:
         return self.needs
@@ -282,6 +297,7 @@ class DeepWordBug(WordAttack):
     """
 
     builder: ClassVar[str] = "deepwordbug"
+    expected_forwards: ClassVar[float] = 21.0
 
     use_all_transformations: bool = Field(
         True, description="Swap, substitute, delete and insert characters (else substitute only)."
@@ -297,6 +313,7 @@ class PWWS(WordAttack):
     """
 
     builder: ClassVar[str] = "pwws"
+    expected_forwards: ClassVar[float] = 87.0
 
 
 class TextFooler(WordAttack):
@@ -309,6 +326,7 @@ class TextFooler(WordAttack):
     """
 
     builder: ClassVar[str] = "textfooler"
+    expected_forwards: ClassVar[float] = 35.0
     needs: ClassVar[tuple[str, ...]] = (*BASE_RESOURCES, "synonyms", "similarity")
 
     max_candidates: int = Field(50, ge=1, description="Nearest neighbours tried per word.")
