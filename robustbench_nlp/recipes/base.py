@@ -3,7 +3,9 @@
 A recipe is a plugin whose fields are its hyperparameters. ``train`` returns a ``Classifier``;
 the default trains it end to end with ``classification_loss`` through ``fit``, so a recipe that
 only changes the loss (SCAL) overrides ``classification_loss``, and one with an unsupervised phase
-(USCAL, PromptBERT) runs ``fit`` twice with different step functions.
+(USCAL, PromptBERT) runs ``fit`` twice with different step functions. A step function that
+backpropagates several passes itself and wants their parameter gradients summed into one
+optimiser step (FreeLB) asks ``fit`` for ``step_accumulates=True``.
 
 ``fit`` trains near the padding-free floor: its batches come from length buckets
 (``bucketed_batches``: seeded, every example once per epoch) so that a batch carries little
@@ -200,11 +202,17 @@ class Recipe(RecipeBase):
         context: TrainContext,
         phase: str,
         lr: float | None = None,
+        step_accumulates: bool = False,
     ) -> None:
         """AdamW with linear warmup/decay over length-bucketed batches (``bucketed_batches``,
         seeded by ``context.seed``; every example once per epoch, the last batch of an epoch
         may be smaller), each example tokenised once (``token_cache``); logs the phase's last
-        losses."""
+        losses.
+
+        ``step_accumulates``: ``step`` backpropagates part of its loss itself and the returned
+        loss's gradient must add to those (FreeLB's K ascent passes, one optimiser step); the
+        gradients are then zeroed before ``step`` runs instead of after it. The default keeps
+        the order of operations every other recipe's checkpoints were trained with."""
         if not examples:
             raise UserError(f"{self.plugin_name or self.kind} {phase}: no examples to train on.")
         seed_everything(context.seed)
@@ -237,6 +245,8 @@ class Recipe(RecipeBase):
             lengths = model.token_lengths(examples)
             while done < total:
                 for batch in bucketed_batches(lengths, self.batch_size, order):
+                    if step_accumulates:
+                        optimizer.zero_grad(set_to_none=True)
                     loss, last = step(model, [examples[i] for i in batch])
                     where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
                     if not bool(torch.isfinite(loss.detach()).all()):
@@ -245,7 +255,8 @@ class Recipe(RecipeBase):
                             f"{where}: the loss is {loss.item()}; training diverged: lower the "
                             "learning rate, or check the data and the recipe's parameters."
                         )
-                    optimizer.zero_grad(set_to_none=True)
+                    if not step_accumulates:
+                        optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     if not bool(torch.isfinite(norm)):

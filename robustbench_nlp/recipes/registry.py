@@ -70,6 +70,31 @@ BUILTIN_RECIPES = {
             param("temperature", "float", 0.05, "InfoNCE temperature tau.", gt=0),
         ),
     ),
+    "freelb": PluginInfo(
+        "robustbench_nlp.recipes.freelb:FreeLB",
+        "FreeLB: K ascent steps on embedding noise, parameter gradients accumulated over all K.",
+        extend(
+            RECIPE_PARAMS,
+            param("adv_steps", "int", 3, "Ascent steps K (forward/backward passes/batch).", ge=1),
+            param("adv_lr", "float", 0.1, "Ascent step size (normalised gradient).", gt=0),
+            param("adv_init_mag", "float", 0.1, "Random start magnitude (0: start at 0).", ge=0),
+            param("adv_max_norm", "float", 0.0, "Projection radius (0: unbounded).", ge=0),
+            param("norm", "Literal['l2', 'linf']", "l2", "Norm of steps and projection."),
+        ),
+    ),
+    "pgd_at": PluginInfo(
+        "robustbench_nlp.recipes.pgd_at:PGDAT",
+        "Madry's PGD adversarial training: CE on the embedding-PGD batch (+ optional clean CE).",
+        extend(
+            RECIPE_PARAMS,
+            param("eps", "float", 0.25, "Radius of the ball per example (see norm).", ge=0),
+            param("steps", "int", 5, "PGD steps of the inner maximisation.", ge=1),
+            param("step_size", "float | None", None, "Default eps/4 (eps for 1 step).", gt=0),
+            param("norm", "Literal['l2', 'linf']", "l2"),
+            param("random_start", "bool", True, "Start at a random point of the ball."),
+            param("clean_weight", "float", 0.0, "Weight of the clean CE (0: pure Madry).", ge=0),
+        ),
+    ),
     "uscal": PluginInfo(
         "robustbench_nlp.recipes.uscal:USCAL",
         "SimCSE with an adversarial third view (eps-perturbed embeddings), then a head.",
