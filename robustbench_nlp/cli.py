@@ -49,18 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("kind", nargs="?", choices=["recipes", "attacks", "tasks"])
     listing.add_argument("name", nargs="?", help="One plugin: its parameters and defaults.")
 
-    run = commands.add_parser(
-        "run",
-        parents=[include],
-        help="Run a suite and render its board (imports --include files and entry points).",
-    )
-    run.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
-    run.add_argument(
+    suite_options = argparse.ArgumentParser(add_help=False)
+    suite_options.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
+    suite_options.add_argument(
         "--data-dir",
         default=None,
         help="Data folder in the layout of ../shared/data (default $RBNLP_DATA_DIR).",
     )
-    run.add_argument(
+    suite_options.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -68,12 +64,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="Override a suite field, e.g. --set seeds=[0,1] (repeatable).",
     )
-    run.add_argument(
+    suite_options.add_argument(
         "--output",
         type=Path,
         default=None,
         metavar="DIR",
         help="Results folder (relative to the working directory), instead of the suite's.",
+    )
+
+    run = commands.add_parser(
+        "run",
+        parents=[include, suite_options],
+        help="Run a suite and render its board (imports --include files and entry points).",
     )
     run.add_argument(
         "--executor",
@@ -95,28 +97,11 @@ def _parser() -> argparse.ArgumentParser:
         "this suite's (the records stay).",
     )
 
-    planning = commands.add_parser(
+    commands.add_parser(
         "plan",
-        parents=[include],
+        parents=[include, suite_options],
         help="List a suite's cells, what is finished, and how long the rest will take here "
         "(calibrates each recipe briefly; writes nothing).",
-    )
-    planning.add_argument("suite", type=Path, help="A suite YAML file (see suites/).")
-    planning.add_argument(
-        "--data-dir",
-        default=None,
-        help="Data folder in the layout of ../shared/data (default $RBNLP_DATA_DIR).",
-    )
-    planning.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Override a suite field, as for run (repeatable).",
-    )
-    planning.add_argument(
-        "--output", type=Path, default=None, metavar="DIR", help="Results folder, as for run."
     )
 
     board = commands.add_parser(
@@ -204,14 +189,14 @@ def _show(registry, name: str) -> None:
         print(("  " + "  ".join([*cells, row[4]])).rstrip())
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_suite(args: argparse.Namespace):
+    """The suite of ``run`` / ``plan``, its data folder and its task's loaded data.
+
+    Everything decidable without plugin code (and the task's data: task modules import no
+    torch) is checked before the recipes and attacks are imported."""
     from robustbench_nlp.run.suite import build_suite, build_task, check_suite
     from robustbench_nlp.tasks.base import resolve_data_dir
 
-    if args.ray_address is not None and args.executor != "ray":
-        raise UserError("--ray-address needs --executor ray.")
-    # Everything decidable without plugin code (and the task's data: task modules import no
-    # torch) is checked before the recipes and attacks are imported.
     config = check_suite(args.suite, args.overrides)
     data_dir = resolve_data_dir(args.data_dir)
     task = build_task(config, args.suite)
@@ -219,6 +204,13 @@ def _run(args: argparse.Namespace) -> int:
     suite = build_suite(config, args.suite, task)
     if args.output is not None:
         suite = dataclasses.replace(suite, output_override=args.output)
+    return suite, data_dir, data
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.ray_address is not None and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray.")
+    suite, data_dir, data = _load_suite(args)
 
     from robustbench_nlp.report.leaderboard import write_report
     from robustbench_nlp.run.runner import Runner
@@ -248,21 +240,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from robustbench_nlp.run.suite import build_suite, build_task, check_suite
-    from robustbench_nlp.tasks.base import resolve_data_dir
-
-    config = check_suite(args.suite, args.overrides)
-    data_dir = resolve_data_dir(args.data_dir)
-    task = build_task(config, args.suite)
-    data = task.load(data_dir)
-    suite = build_suite(config, args.suite, task)
-    if args.output is not None:
-        suite = dataclasses.replace(suite, output_override=args.output)
+    suite, data_dir, data = _load_suite(args)
 
     from robustbench_nlp.run.estimate import estimate, render_plan
     from robustbench_nlp.run.runner import pick_device
 
-    print(render_plan(estimate(suite, data_dir, data, pick_device(config.device))), end="")
+    print(render_plan(estimate(suite, data_dir, data, pick_device(suite.config.device))), end="")
     return 0
 
 
