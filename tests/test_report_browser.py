@@ -84,7 +84,7 @@ def test_the_page_renders_its_tables_and_figures_and_sorts_by_a_clicked_header(
         "trade-off",
         "pgd-robust-accuracy-vs-eps",
         "dwb-query-budget",
-        "dwb-transfer-transfer-heatmap",
+        "dwb-transfer-on-each-recipe-s-adversarial-examples-heatmap",
     }
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     messages: list[str] = []
