@@ -48,11 +48,14 @@ def _string_constants(path: Path) -> set[str]:
     }
 
 
-def test_store_and_leaderboard_name_no_plugin():
+def test_store_and_report_name_no_plugin():
     """Only the vocabulary of ``core.metrics`` (the metric roles) may coincide with a plugin
-    name (the ``clean`` evaluation and the ``clean`` role)."""
+    name (the ``clean`` evaluation and the ``clean`` role): the store and every module of the
+    report (the board, its tables, pages and figures) render records, never plugins."""
     names = {name for registry in REGISTRIES.values() for name in registry.names()}
     allowed = set(get_args(Role))
-    for module in ("run/store.py", "report/leaderboard.py"):
+    report = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "report").glob("*.py"))
+    assert "report/figures.py" in report
+    for module in ("run/store.py", *report):
         named = (_string_constants(PACKAGE / module) & names) - allowed
         assert not named, f"{module} names plugins {sorted(named)}"

@@ -31,6 +31,13 @@ from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.model.perturbation import per_example_norm, project
 
 
+def pgd_step_size(eps: float, steps: int, step_size: float | None = None) -> float:
+    """The PGD step: ``step_size`` when given, else eps/4 (eps for a single step)."""
+    if step_size is not None:
+        return step_size
+    return eps if steps == 1 else eps / 4
+
+
 def pgd_delta(
     model: Classifier,
     batch: dict[str, torch.Tensor],
@@ -132,9 +139,7 @@ class EmbeddingPGD(Attack):
         return None if eps is None else _robust_key(eps)
 
     def step_for(self, eps: float, steps: int | None = None) -> float:
-        if self.step_size is not None:
-            return self.step_size
-        return eps if (steps or self.steps) == 1 else eps / 4
+        return pgd_step_size(eps, steps or self.steps, self.step_size)
 
     def metrics(self, outcomes):
         metrics = [

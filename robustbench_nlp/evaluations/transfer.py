@@ -39,13 +39,17 @@ from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric
 from robustbench_nlp.evaluations.base import Evaluation
-from robustbench_nlp.measure.base import MeasureContext, MeasureResult, Outcomes
+from robustbench_nlp.measure.base import (
+    ADVERSARIAL_SUFFIX,
+    MeasureContext,
+    MeasureResult,
+    Outcomes,
+)
 from robustbench_nlp.tasks.base import Example
 
 #: The detail table the matrix is shown in (one column per source recipe), titled after the
 #: attack's label: "DeepWordBug transfer: on each recipe's adversarial examples".
 TABLE = "detail:on each recipe's adversarial examples"
-ADVERSARIAL_SUFFIX = ".adv.jsonl"
 
 
 @dataclass(frozen=True)

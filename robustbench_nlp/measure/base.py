@@ -52,6 +52,11 @@ def select_examples(rows: Sequence[Example], max_examples: int | None) -> list[E
     return [rows[i] for i in keep]
 
 
+#: The file a measurement that writes adversarial examples puts beside its record
+#: (``<cell>.adv.jsonl``, one JSON row per attacked example); transfer cells read it.
+ADVERSARIAL_SUFFIX = ".adv.jsonl"
+
+
 @dataclass
 class MeasureContext:
     """What the runner hands a measurement."""

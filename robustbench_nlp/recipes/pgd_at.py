@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from robustbench_nlp.attacks.embedding_pgd import pgd_delta
+from robustbench_nlp.attacks.embedding_pgd import pgd_delta, pgd_step_size
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.recipes.base import Recipe
 from robustbench_nlp.tasks.base import Example
@@ -58,12 +58,6 @@ class PGDAT(Recipe):
     random_start: bool = Field(True, description="Start at a random point of the ball.")
     clean_weight: float = Field(0.0, ge=0, description="Weight of the clean CE (0: pure Madry).")
 
-    def attack_step(self) -> float:
-        """The inner step size: ``step_size``, else eps/4 (eps for a single step)."""
-        if self.step_size is not None:
-            return self.step_size
-        return self.eps if self.steps == 1 else self.eps / 4
-
     def perturbation(
         self, model: Classifier, batch: dict[str, torch.Tensor], labels: torch.Tensor
     ) -> torch.Tensor:
@@ -77,7 +71,7 @@ class PGDAT(Recipe):
                 labels,
                 self.eps,
                 self.norm,
-                self.attack_step(),
+                pgd_step_size(self.eps, self.steps, self.step_size),
                 self.steps,
                 self.random_start,
             )

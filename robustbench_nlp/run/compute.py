@@ -224,10 +224,21 @@ class CellWorker:
     def failed(
         self, cell: Cell, data: TaskData, error: BaseException, training: dict | None = None
     ) -> Computed:
+        return self.failed_with(cell, data, *describe_error(error), training)
+
+    def failed_with(
+        self, cell: Cell, data: TaskData, error: str, message: str, training: dict | None = None
+    ) -> Computed:
+        """A failed record with ``error`` (a traceback) and ``message`` (its one line)."""
         record = self.record(cell, data, "failed")
-        record.error = "".join(traceback.format_exception(error)).strip()
-        if isinstance(error, SystemExit):
-            record.error += f"\nSystemExit: the plugin called sys.exit({error.code!r})"
+        record.error = error
         record.training = training or {}
-        message = f"{type(error).__name__}: {error}".splitlines()[0]
         return Computed(record, message=message)
+
+
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """The traceback a failed record keeps, and the one line the run prints."""
+    text = "".join(traceback.format_exception(error)).strip()
+    if isinstance(error, SystemExit):
+        text += f"\nSystemExit: the plugin called sys.exit({error.code!r})"
+    return text, f"{type(error).__name__}: {error}".splitlines()[0]

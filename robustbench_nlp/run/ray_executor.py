@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.progress import write
 from robustbench_nlp.run.cells import Cell, by_checkpoint
-from robustbench_nlp.run.compute import CellWorker, Computed, Trained
+from robustbench_nlp.run.compute import CellWorker, Computed, Trained, describe_error
 from robustbench_nlp.run.store import ResultsStore
 from robustbench_nlp.run.suite import Suite
 from robustbench_nlp.tasks.base import TaskData
@@ -50,6 +50,8 @@ class Driver(Protocol):
     def land(self, computed: Computed, summary: Any) -> None: ...
 
     def files_of(self, cell_id: str) -> list[Path] | None: ...
+
+    def pending(self, group: list[Cell], summary: Any, bar) -> list[Cell]: ...
 
 
 #: Modules of plugins loaded with ``--include`` (``core.registry.include``): not importable by
@@ -105,8 +107,7 @@ def train_task(worker: CellWorker, data: TaskData, cell: Cell, cpus: float):
     try:
         _, trained = worker.obtain_model(cell, data)
     except (Exception, SystemExit) as error:
-        failed = worker.failed(cell, data, error)
-        return TrainingFailed(failed.record.error or "", failed.message)
+        return TrainingFailed(*describe_error(error))
     return trained
 
 
@@ -122,10 +123,7 @@ def cell_task(
     """Compute one cell in a temporary folder; the driver writes what it returns."""
     _prepare(worker, cpus)
     if isinstance(trained, TrainingFailed):
-        computed = worker.failed(cell, data, RuntimeError(trained.message))
-        computed.record.error = trained.error
-        computed.message = trained.message
-        return computed
+        return worker.failed_with(cell, data, trained.error, trained.message)
     model = _model(worker, cell, data)
     with tempfile.TemporaryDirectory(prefix="rbnlp-cell-") as folder:
         root = Path(folder)
@@ -216,9 +214,7 @@ class RayExecutor:
         waiting: dict[Any, Cell] = {}
         try:
             for group in by_checkpoint(cells):
-                pending = [c for c in group if not store.is_finished(c.cell_id)]
-                summary.reused += [c.cell_id for c in group if c not in pending]
-                bar.update(len(group) - len(pending))
+                pending = runner.pending(group, summary, bar)
                 if not pending:
                     continue
                 trained = train.remote(worker_ref, data_ref, pending[0], spec.num_cpus)

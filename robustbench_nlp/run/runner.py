@@ -44,17 +44,8 @@ from robustbench_nlp.core.files import atomic_write_text, writable_folder_proble
 from robustbench_nlp.core.progress import make_progress, write
 from robustbench_nlp.model.backbones import resolve_backbone
 from robustbench_nlp.model.checkpoints import CheckpointStore, default_checkpoint_dir
-from robustbench_nlp.run.cells import (  # noqa: F401 - re-exported: the runner's public names
-    Cell,
-    Preflight,
-    by_checkpoint,
-    checkpoint_key,
-    data_fingerprint,
-    plan,
-    plugin_identity,
-    preflight,
-)
-from robustbench_nlp.run.compute import CellWorker, Computed, Trained, library_versions  # noqa: F401
+from robustbench_nlp.run.cells import Cell, by_checkpoint, plan, preflight
+from robustbench_nlp.run.compute import CellWorker, Computed, Trained
 from robustbench_nlp.run.store import (
     ResultsStore,
     manifest_conflict,
@@ -201,7 +192,7 @@ class Runner:
             check_ownership(self.suite, self.store)
         checked = preflight(self.suite, self.data_dir, self.data)
         data = checked.data
-        resolve_backbone(self.suite.config.backbone)
+        resolve_backbone(self.suite.config.backbone)  # a missing backbone fails here, at once
         cells = plan(self.suite, checked)
         planned = manifest(self.suite, cells)
         for cell in cells:  # refuse a foreign record before anything is written
@@ -225,11 +216,16 @@ class Runner:
 
     def _run_local(self, cells: list[Cell], data: TaskData, summary, bar) -> None:
         for group in by_checkpoint(cells):
-            pending = [c for c in group if not self.store.is_finished(c.cell_id)]
-            summary.reused += [c.cell_id for c in group if c not in pending]
-            bar.update(len(group) - len(pending))
+            pending = self.pending(group, summary, bar)
             if pending:
                 self._run_group(pending, data, summary, bar)
+
+    def pending(self, group: list[Cell], summary: RunSummary, bar) -> list[Cell]:
+        """The cells of ``group`` still to compute; the finished ones count as reused."""
+        pending = [c for c in group if not self.store.is_finished(c.cell_id)]
+        summary.reused += [c.cell_id for c in group if c not in pending]
+        bar.update(len(group) - len(pending))
+        return pending
 
     def _write_manifest(self, planned: dict) -> None:
         """Merge this run's cells into the folder's manifest (or, with ``force`` or none there,

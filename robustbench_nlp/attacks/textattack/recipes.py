@@ -46,7 +46,7 @@ from robustbench_nlp.core.errors import UserError
 from robustbench_nlp.core.files import atomic_write_text
 from robustbench_nlp.core.hashing import stable_hash
 from robustbench_nlp.core.metrics import Metric
-from robustbench_nlp.measure.base import MeasureContext, Work
+from robustbench_nlp.measure.base import ADVERSARIAL_SUFFIX, MeasureContext, Work
 from robustbench_nlp.model.classifier import Classifier
 from robustbench_nlp.resources.layout import PREPARED_MLM, layout, require
 from robustbench_nlp.tasks.base import Example
@@ -199,7 +199,7 @@ class WordAttack(Attack):
 
     def export(self, outcomes, context: MeasureContext) -> list[str]:
         """The adversarial examples, one JSON row per attacked example, beside the record."""
-        name = f"{context.artifact_prefix}.adv.jsonl"
+        name = f"{context.artifact_prefix}{ADVERSARIAL_SUFFIX}"
         rows = context.state.get("rows", [])
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         atomic_write_text(Path(context.artifact_dir) / name, text)
