@@ -82,6 +82,7 @@ def preflight(suite: Suite, data_dir: Path | None, data: TaskData | None = None)
         (recipe.label, seed): recipe.plugin.preflight(suite.task, seed)
         for recipe in suite.recipes
         for seed in suite.config.seeds
+        if recipe.runs(seed)
     }
     fingerprints: dict[str, dict[str, str]] = {}
     for attack in suite.attacks:
@@ -107,13 +108,14 @@ def plan(suite: Suite, checked: Preflight) -> list[Cell]:
     for seed in suite.config.seeds:
         ids: dict[tuple[str, str], str] = {}  # (recipe, attack) -> cell id, this seed
         for attacks in (direct, replaying):
-            for recipe in suite.recipes:
+            running = [r for r in suite.recipes if r.runs(seed)]
+            for recipe in running:
                 files = checked.recipes.get((recipe.label, seed))
                 key = checkpoint_key(suite, recipe, seed, checked.data_fingerprint, files)
                 for attack in attacks:
                     source = attack.plugin.reads_attack()
                     sources = (
-                        tuple((r.label, ids[(r.label, source)]) for r in suite.recipes)
+                        tuple((r.label, ids[(r.label, source)]) for r in running)
                         if source is not None
                         else ()
                     )

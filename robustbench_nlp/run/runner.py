@@ -88,7 +88,12 @@ def settings(suite: Suite) -> dict:
         "seeds": suite.config.seeds,
         "task": {"name": suite.task.plugin_name, "params": suite.task.params()},
         "recipes": [
-            {"label": v.label, "name": v.plugin.plugin_name, "params": v.plugin.params()}
+            {
+                "label": v.label,
+                "name": v.plugin.plugin_name,
+                "params": v.plugin.params(),
+                **({} if v.seeds is None else {"seeds": list(v.seeds)}),
+            }
             for v in suite.recipes
         ],
         "attacks": [

@@ -57,6 +57,12 @@ class RecipeSpec(PluginSpec):
     sweep: dict[str, list[Any]] = Field(
         default_factory=dict, description="Parameter -> values; each combination is its own row."
     )
+    seeds: list[StrictInt] | None = Field(
+        None,
+        min_length=1,
+        description="The suite's seeds this recipe runs (default: all of them); for a recipe too "
+        "costly for every seed, which the board then states by its seed count.",
+    )
 
 
 class RaySpec(BaseModel):
@@ -138,6 +144,11 @@ class Variant:
 
     label: str
     plugin: Any
+    #: The seeds this variant runs (recipes; None: every seed of the suite).
+    seeds: tuple[int, ...] | None = None
+
+    def runs(self, seed: int) -> bool:
+        return self.seeds is None or seed in self.seeds
 
 
 @dataclass(frozen=True)
@@ -251,9 +262,12 @@ def _build(registry: Registry, spec: PluginSpec, params: dict, where: str, prefi
 
 def count_cells(config: SuiteConfig) -> int:
     """The number of cells of a suite, from the lengths of its sweep lists (nothing expanded)."""
-    variants = sum(math.prod(len(v) for v in spec.sweep.values()) for spec in config.recipes)
+    runs = sum(
+        math.prod(len(v) for v in spec.sweep.values()) * len(spec.seeds or config.seeds)
+        for spec in config.recipes
+    )
     attacks_ = len(config.attacks) + (not any(spec.name == "clean" for spec in config.attacks))
-    return variants * len(config.seeds) * attacks_
+    return runs * attacks_
 
 
 def _sweep(spec: RecipeSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -408,6 +422,14 @@ def check_suite(path: str | Path, overrides: list[str] | None = None) -> SuiteCo
     for i, spec in enumerate(config.recipes):
         for _, params in _sweep(spec):
             _check(recipes, spec, params, where, f"recipes[{i}]")
+        extra = sorted(set(spec.seeds or ()) - set(config.seeds))
+        if extra:
+            raise UserError(
+                f"{where}: recipes[{i}].seeds: {extra} not in the suite's seeds {config.seeds}; "
+                "a recipe runs a subset of them (add the seed to seeds:, or drop it here)."
+            )
+        if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
+            raise UserError(f"{where}: recipes[{i}].seeds: a seed is repeated; keep one.")
     for i, spec in enumerate(config.attacks):
         _check(attacks, spec, spec.params, where, f"attacks[{i}]")
     return config
@@ -426,7 +448,8 @@ def build_suite(config: SuiteConfig, path: str | Path, task: Task | None = None)
     for i, spec in enumerate(config.recipes):
         for label, params in _sweep(spec):
             plugin = _build(recipes, spec, params, where, f"recipes[{i}]")
-            recipe_variants.append(Variant(label, plugin))
+            seeds = None if spec.seeds is None else tuple(spec.seeds)
+            recipe_variants.append(Variant(label, plugin, seeds))
     attack_variants: list[Variant] = []
     shared = {} if config.max_examples is None else {"max_examples": config.max_examples}
     if not any(spec.name == "clean" for spec in config.attacks):
