@@ -347,3 +347,431 @@ def test_list_shows_both_recipes_and_their_parameters(capsys):
     shown = capsys.readouterr().out
     for field in ("eps", "steps", "step_size", "norm", "random_start", "clean_weight"):
         assert f"\n  {field} " in shown
+
+
+# -- A2T --------------------------------------------------------------------------------------
+
+A2T_RESOURCES = ("stopwords", "wordnet", "textattack-cache", "synonyms", "similarity")
+
+
+def need_a2t_resources() -> None:
+    from robustbench_nlp.resources import layout as resources
+    from tests.helpers import missing as skip_or_fail
+
+    missing = [s.name for s in resources.check() if s.name in A2T_RESOURCES and not s.ok]
+    if missing:
+        skip_or_fail(f"offline resources missing ({', '.join(missing)}): run `{resources.PREPARE}`")
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread while a word attack runs on the tiny model (what each worker of a
+    2-core machine gets): its many small forwards are no faster on two threads, and many times
+    slower when another process holds a core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fragile_tiny(backbone) -> nn.Module:
+    """The tiny model with its head made decisive around the embedded sentences (logit
+    difference centred on their median, scaled by 10), so that a few swaps flip its output."""
+    model = make_classifier(backbone)
+    rows = tasks.get("embedded")(train_size=64, eval_size=8).load(None).train
+    with torch.no_grad():
+        logits = torch.log(model.predict_proba(rows))
+        model.head.bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+        model.head.weight.mul_(10)
+        model.head.bias.mul_(10)
+    return model
+
+
+def own_labels(model, rows):
+    """The rows labelled with the model's own predictions (none is skipped by an attack)."""
+    from robustbench_nlp.tasks.base import Example
+
+    predicted = model.predict_proba(rows).argmax(-1).tolist()
+    return [Example(e.text, p, e.pair) for e, p in zip(rows, predicted, strict=True)]
+
+
+def test_a2t_adversarial_examples_respect_the_attack_constraints(tiny_backbone, one_thread):
+    """Each adversarial training example differs from its original only in swapped words that
+    are among the original word's 20 nearest neighbours in the synonym space at cosine >= 0.8,
+    share a WordNet part of speech (nouns and verbs apart), are no stopwords; at most
+    max(ceil(0.1 x words), 4) swaps (MaxModificationRate's count); MiniLM similarity to the
+    original above the mapped threshold; same label, and the model is fooled by it. The model's
+    mode and the global random state are as before."""
+    need_a2t_resources()
+    from robustbench_nlp.attacks.textattack.offline import offline_textattack
+
+    offline_textattack()
+    import nltk
+    from textattack.shared import AttackedText
+
+    from robustbench_nlp.attacks.textattack import components as ta
+    from robustbench_nlp.recipes.a2t import A2T, ADVERSARIAL_TAG
+    from robustbench_nlp.resources import similarity
+    from robustbench_nlp.resources.layout import layout
+
+    model = fragile_tiny(tiny_backbone).train()
+    rows = own_labels(model, tasks.get("embedded")(train_size=24, eval_size=8).load(None).train)
+    recipe = A2T(attack_fraction=1.0)
+    states = (random.getstate(), torch.get_rng_state())
+    adversarial, log = recipe.adversarial_examples(model, rows, seed=0, epoch=1)
+    assert (random.getstate(), torch.get_rng_state().tolist()) == (states[0], states[1].tolist())
+    assert model.training
+    assert log["epoch"] == 2 and log["attacked"] == len(rows)
+    assert log["succeeded"] == len(adversarial) == log["outcomes"].get("successful", 0)
+    assert len(adversarial) >= 3, log
+
+    where = layout()
+    embedding = ta.synonym_embedding(where)
+    stopwords = set(nltk.corpus.stopwords.words("english"))
+    pos = ta.WordNetPartOfSpeech(allow_verb_noun_swap=False)
+    threshold, _ = similarity.threshold_for(0.9, similarity.load_calibration(where.similarity))
+    encoder = similarity.shared_similarity()
+    by_id = {e.id: e for e in rows}
+    for example in adversarial:
+        (original_id,) = [v for k, v in example.tags if k == ADVERSARIAL_TAG]
+        original = by_id[original_id]
+        assert example.label == original.label and example.pair is None
+        before, after = AttackedText(original.text), AttackedText(example.text)
+        assert len(before.words) == len(after.words)
+        changed = [
+            i for i, (a, b) in enumerate(zip(before.words, after.words, strict=True)) if a != b
+        ]
+        assert 1 <= len(changed) <= max(math.ceil(before.num_words * 0.1), 4)
+        for i in changed:
+            old, new = before.words[i].lower(), after.words[i].lower()
+            assert old not in stopwords
+            neighbours = embedding.nn_matrix[embedding.word2index(old)][1:21].tolist()
+            assert embedding.word2index(new) in neighbours, (old, new)
+            assert embedding.get_cos_sim(old, new) >= 0.8
+            assert pos.compatible(old, new)
+        window = [t.text_window_around_index(0, float("inf")) for t in (before, after)]
+        assert encoder.cosine(window[:1], window[1:]).item() >= threshold - 1e-5
+    predicted = model.predict_proba(adversarial).argmax(-1).tolist()
+    assert all(p != e.label for p, e in zip(predicted, adversarial, strict=True))
+
+
+class FakeA2TAttack:
+    """Stands in for ``A2TAttack.attack_examples``: records what each generation attacks (and
+    how many training steps were taken before it), succeeds on every other example (the
+    second, fourth, ...), calling ``each_chunk`` per chunk of 8 as the real one does."""
+
+    def __init__(self, monkeypatch, steps: list[int] | None = None) -> None:
+        from robustbench_nlp.attacks.textattack.recipes import A2TAttack
+
+        self.calls: list[dict] = []
+        self.steps = steps
+        fake = self
+
+        def attack_examples(attack, model, rows, seed, each_chunk=None):
+            results = []
+            for start in range(0, len(rows), 8):
+                chunk = [
+                    {
+                        "result": "successful" if (start + i) % 2 else "failed",
+                        "adversarial": f"{row.text} indeed",
+                        "forwards": 1,
+                    }
+                    for i, row in enumerate(rows[start : start + 8])
+                ]
+                results += chunk
+                if each_chunk is not None and each_chunk(chunk):
+                    break
+            fake.calls.append(
+                {
+                    "ids": [r.id for r in rows],
+                    "seed": seed,
+                    "training": model.training,
+                    "steps_before": len(fake.steps) if fake.steps is not None else None,
+                    "params": attack.params(),
+                }
+            )
+            return results, sum(r.pop("forwards") for r in results)
+
+        monkeypatch.setattr(A2TAttack, "attack_examples", attack_examples)
+
+
+def test_a2t_attacks_ceil_of_the_fraction_of_a_seeded_subset_each_adversarial_epoch(
+    tiny_backbone, monkeypatch, one_thread
+):
+    """k = ceil(fraction x n) examples attacked per generation: the first k of a permutation
+    seeded by (seed, epoch), the same for the same seed; each epoch then trains on the n clean
+    plus the successful adversarial examples, in one schedule planned for n + k."""
+    from robustbench_nlp.recipes.a2t import A2T, attack_count, attack_order
+
+    assert [attack_count(n, f) for n, f in ((16, 0.3), (30, 0.1), (10, 0.2), (3, 1.0))] == [
+        5,
+        3,
+        2,
+        3,
+    ]
+    runs = []
+    for seed in (0, 0, 1):
+        fake = FakeA2TAttack(monkeypatch)
+        context = context_for(tiny_backbone, seed=seed)
+        recipe = A2T(epochs=3, clean_epochs=1, batch_size=4, attack_fraction=0.3, workers=1)
+        recipe.train(context)
+        runs.append((fake.calls, context.logs))
+    (calls, logs), (again, _), (other, _) = runs
+    train_ids = [e.id for e in context_for(tiny_backbone).data.train]
+    assert len(calls) == 2 and all(len(c["ids"]) == 5 for c in calls)
+    for epoch, call in zip((1, 2), calls, strict=True):
+        assert call["ids"] == [train_ids[i] for i in attack_order(16, 0, epoch)[:5]]
+        assert call["training"] is False  # the current model, in eval mode
+        assert call["params"]["query_budget"] == 200 and call["params"]["max_candidates"] == 20
+    assert calls[0]["ids"] != calls[1]["ids"]  # a new subset each generation
+    assert [c["ids"] for c in again] == [c["ids"] for c in calls]  # seeded
+    assert [c["seed"] for c in again] == [c["seed"] for c in calls]
+    assert [c["ids"] for c in other] != [c["ids"] for c in calls]
+    succeeded = [2, 2]  # the fake succeeds on the 2nd and 4th of each 5
+    assert [g["attacked"] for g in logs["a2t"]["generations"]] == [5, 5]
+    assert [g["succeeded"] for g in logs["a2t"]["generations"]] == succeeded
+    assert [g["epoch"] for g in logs["a2t"]["generations"]] == [2, 3]
+    assert logs["a2t"]["attacked"] == 10 and logs["a2t"]["succeeded"] == 4
+    # 4 clean steps, then ceil((16 + 2) / 4) = 5 per adversarial epoch; planned for 16 + 5.
+    assert logs["train"]["steps"] == 4 + 5 + 5
+    assert A2T(epochs=3, clean_epochs=1, batch_size=4, attack_fraction=0.3).total_steps(16) == 16
+
+
+def test_a2t_until_successful_attacks_until_k_succeed_and_cuts_at_the_kth(
+    tiny_backbone, monkeypatch, one_thread
+):
+    from robustbench_nlp.recipes.a2t import A2T, attack_order
+
+    fake = FakeA2TAttack(monkeypatch)
+    context = context_for(tiny_backbone)
+    recipe = A2T(epochs=2, batch_size=4, attack_fraction=0.3, until_successful=True)
+    recipe.train(context)
+    (call,) = fake.calls
+    ids = [e.id for e in context.data.train]
+    # Attacked in the permutation's order, chunk by chunk, until 5 succeeded (16 attacked).
+    assert call["ids"] == [ids[i] for i in attack_order(16, 0, 1)]
+    (generation,) = context.logs["a2t"]["generations"]
+    # Successes at positions 1, 3, 5, 7, 9: the 5th success is the 10th example attacked.
+    assert generation["attacked"] == 10 and generation["succeeded"] == 5
+    assert context.logs["train"]["steps"] == 4 + math.ceil((16 + 5) / 4)
+
+
+def test_a2t_attack_epoch_interval_trains_clean_between_generations(
+    tiny_backbone, monkeypatch, one_thread
+):
+    from robustbench_nlp.recipes.a2t import A2T
+
+    fake = FakeA2TAttack(monkeypatch)
+    context = context_for(tiny_backbone)
+    recipe = A2T(
+        epochs=5, clean_epochs=1, batch_size=8, attack_fraction=0.5, attack_epoch_interval=2
+    )
+    assert [recipe.generates(e) for e in range(5)] == [False, True, False, True, False]
+    recipe.train(context)
+    assert [g["epoch"] for g in context.logs["a2t"]["generations"]] == [2, 4]
+    assert len(fake.calls) == 2
+    # 2 steps per clean epoch (16 / 8), 3 per generating one (16 + 4 successes of 8).
+    assert context.logs["train"]["steps"] == 2 + 3 + 2 + 3 + 2
+
+
+def test_a2t_clean_epochs_come_first_and_only_clean_epochs_is_the_baseline(
+    tiny_backbone, monkeypatch, one_thread
+):
+    from robustbench_nlp.recipes.a2t import A2T
+
+    steps: list[int] = []
+
+    class Counting(A2T):
+        def weighted_loss(self, model, examples):
+            steps.append(len(examples))
+            return super().weighted_loss(model, examples)
+
+    fake = FakeA2TAttack(monkeypatch, steps)
+    Counting(epochs=3, clean_epochs=2, batch_size=4, attack_fraction=0.25).train(
+        context_for(tiny_backbone)
+    )
+    assert [c["steps_before"] for c in fake.calls] == [8]  # after the 2 clean epochs of 4 steps
+
+    fake = FakeA2TAttack(monkeypatch)
+    a2t = A2T(epochs=2, clean_epochs=2, batch_size=4)
+    model = a2t.train(context := context_for(tiny_backbone))
+    assert fake.calls == [] and "generations" in context.logs["a2t"]
+    assert context.logs["a2t"]["attacked"] == 0
+    baseline = recipes.get("baseline")(epochs=2, batch_size=4).train(context_for(tiny_backbone))
+    mine, theirs = snapshot(model), snapshot(baseline)
+    assert all(torch.equal(mine[key], theirs[key]) for key in theirs)  # bit for bit
+
+
+def test_a2t_weighs_the_adversarial_cross_entropy_by_adv_weight(tiny_backbone, sentences):
+    from robustbench_nlp.recipes.a2t import A2T, _adversarial, is_adversarial
+
+    model = without_dropout(make_classifier(tiny_backbone)).train()
+    adversarial = [_adversarial(e, e.text + " indeed") for e in sentences[:2]]
+    pair = _adversarial(type(sentences[0])("a premise", 1, "a hypothesis"), "another one")
+    assert (pair.text, pair.label, pair.pair) == ("a premise", 1, "another one")
+    assert all(map(is_adversarial, adversarial)) and not any(map(is_adversarial, sentences))
+    batch_examples = [*sentences, *adversarial]
+    loss, logs = A2T(adv_weight=0.5).weighted_loss(model, batch_examples)
+    batch = model.tokenize(batch_examples)
+    labels = torch.tensor([e.label for e in batch_examples])
+    each = F.cross_entropy(model(batch), labels, reduction="none")
+    weights = torch.tensor([1.0] * len(sentences) + [0.5, 0.5])
+    assert loss.item() == pytest.approx((each * weights).mean().item(), rel=1e-6)
+    assert logs == {"ce": pytest.approx(loss.item())}
+    plain, _ = A2T().weighted_loss(model, batch_examples)
+    assert plain.item() == pytest.approx(F.cross_entropy(model(batch), labels).item(), rel=1e-6)
+
+
+def test_fast_wrapper_get_grad_is_the_gradient_of_the_loss_at_the_word_embeddings(
+    tiny_backbone, one_thread
+):
+    """``get_grad`` = d CE(f(e), argmax f) / d e at the word-embedding output e (TextAttack's
+    ``HuggingFaceModelWrapper.get_grad``), checked by autograd and by central differences in
+    float64; one row per model token, as ``tokenize`` (and so ``align_with_model_tokens``)
+    lays them out; the model's mode and its parameters' gradients are left alone."""
+    need_a2t_resources()
+    from robustbench_nlp.attacks.textattack.offline import offline_textattack
+
+    offline_textattack()
+    from textattack.shared import AttackedText
+
+    from robustbench_nlp.attacks.textattack.components import FastModelWrapper
+    from robustbench_nlp.tasks.base import Example
+
+    model = without_dropout(make_classifier(tiny_backbone)).double().eval()
+    wrapper = FastModelWrapper(model)
+    text = "an utterly charming and hilarious movie"
+    out = wrapper.get_grad(text)
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    batch = model.tokenize([Example(text, 0)])
+    assert torch.equal(out["ids"], batch["input_ids"])
+    (tokens,) = wrapper.tokenize([text], strip_prefix=True)
+    assert out["gradient"].shape == (len(tokens), model.encoder.config.hidden_size)
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+
+    embeds = model.word_embeddings(batch["input_ids"]).detach()
+    label = model(batch).argmax(-1)
+
+    def loss_at(e):
+        return F.cross_entropy(model(batch, inputs_embeds=e), label)
+
+    e = embeds.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(loss_at(e), e)
+    gradient = torch.from_numpy(out["gradient"]).double()
+    assert torch.allclose(gradient, expected[0], atol=1e-6)
+    torch.manual_seed(0)
+    direction = torch.randn_like(embeds)
+    h = 1e-4
+    with torch.no_grad():
+        numeric = (loss_at(embeds + h * direction) - loss_at(embeds - h * direction)) / (2 * h)
+    assert (gradient * direction[0]).sum().item() == pytest.approx(numeric.item(), rel=1e-4)
+    mapping = AttackedText(text).align_with_model_tokens(wrapper)
+    assert mapping == {i: [i + 1] for i in range(6)}  # word i is token i + 1, after [CLS]
+    pair = wrapper.get_grad(("a man plays", "someone makes music"))
+    assert pair["gradient"].shape[0] == len(wrapper.tokenize([("a man plays", "x y z")])[0])
+
+
+A2T_SUITE = f"""\
+name: a2t
+backbone: tiny
+task: {TINY_TASK}
+recipes:
+  - {{name: a2t, params: {{epochs: 2, clean_epochs: 1, batch_size: 4, attack_fraction: 0.25}}}}
+attacks:
+  - {{name: a2t, params: {{max_examples: 4}}}}
+"""
+
+
+def test_the_runner_trains_a2t_end_to_end_and_attacks_it_with_a2t(tmp_path, one_thread):
+    need_a2t_resources()
+    path = tmp_path / "suite.yaml"
+    path.write_text(A2T_SUITE + f"output: {tmp_path / 'out'}\n")
+    summary = Runner(load_suite(path), None).run()
+    assert not summary.failed
+    records = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "out" / "records").glob("*.json")
+        if ".outcomes." not in p.name
+    ]
+    assert {r["attack"]["name"] for r in records} == {"clean", "a2t"}
+    training = records[0]["training"]
+    (generation,) = training["a2t"]["generations"]
+    assert generation["epoch"] == 2 and generation["attacked"] == 4  # ceil(0.25 x 16)
+    assert training["train"]["steps"] == 4 + math.ceil((16 + generation["succeeded"]) / 4)
+    assert math.isfinite(training["train"]["last_ce"]) and generation["seconds"] >= 0
+    (attacked,) = [r for r in records if r["attack"]["name"] == "a2t"]
+    assert 0 <= attacked["metrics"]["attack_accuracy"] <= 1
+
+
+def test_a2t_refuses_missing_resources_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RBNLP_RESOURCES_DIR", str(tmp_path / "no-resources"))
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        f"name: a2t\nbackbone: tiny\ntask: {TINY_TASK}\n"
+        "recipes: [{name: a2t, params: {epochs: 2}}]\n"
+        f"output: {tmp_path / 'out'}\n"
+    )
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "offline attack resources missing" in err, err
+    assert "synonyms" in err and "similarity" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ("epochs: 2, clean_epochs: 3", "clean_epochs (3) cannot exceed epochs (2)"),
+        ("attack_fraction: 0", "recipes[0].params.attack_fraction"),
+        ("attack_fraction: 1.5", "recipes[0].params.attack_fraction"),
+        ("clean_epochs: -1", "recipes[0].params.clean_epochs"),
+        ("attack_epoch_interval: 0", "recipes[0].params.attack_epoch_interval"),
+        ("adv_weight: -1", "recipes[0].params.adv_weight"),
+    ],
+)
+def test_bad_a2t_parameters_are_refused_in_one_line(tmp_path, capsys, params, needle):
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        f"name: bad\nbackbone: tiny\ntask: {TINY_TASK}\n"
+        f"recipes: [{{name: a2t, params: {{{params}}}}}]\n"
+        f"output: {tmp_path / 'out'}\n"
+    )
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_shows_the_a2t_recipe_and_attack(capsys):
+    from robustbench_nlp.run.plugins import attacks
+
+    for kind, registry in (("recipes", recipes), ("attacks", attacks)):
+        assert main(["list", kind]) == 0
+        listed = capsys.readouterr().out
+        description = registry.info("a2t").description
+        assert any(line.split() == ["a2t", *description.split()] for line in listed.splitlines())
+    assert main(["list", "recipes", "a2t"]) == 0
+    shown = capsys.readouterr().out
+    for field in (
+        "epochs",
+        "clean_epochs",
+        "attack_fraction",
+        "until_successful",
+        "attack_epoch_interval",
+        "adv_weight",
+        "max_candidates",
+        "query_budget",
+        "workers",
+    ):
+        assert f"\n  {field} " in shown
+
+
+def test_a2t_plan_counts_its_steps_and_calibrates_without_generating(tiny_backbone):
+    from robustbench_nlp.recipes.a2t import A2T
+
+    recipe = A2T(clean_epochs=0, batch_size=4)  # 4 epochs, every one generating
+    data = context_for(tiny_backbone).data  # 16 training examples: k = ceil(3.2) = 4
+    assert recipe.planned_steps(data) == {"train": 4 * 5}
+    assert A2T(clean_epochs=0, batch_size=4, max_steps=7).planned_steps(data) == {"train": 7}
+    short = recipe.shortened(2)
+    assert short.max_steps == 2 and not any(short.generates(e) for e in range(short.epochs))

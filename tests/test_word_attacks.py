@@ -88,7 +88,7 @@ def context(rows: list[Example], folder) -> MeasureContext:
 
 # -- registry and laziness --------------------------------------------------------------------
 def test_word_attacks_are_registered_by_name():
-    for name in ("deepwordbug", "pwws", "textfooler", "bae", "bert_attack", "textattack"):
+    for name in ("deepwordbug", "pwws", "textfooler", "a2t", "bae", "bert_attack", "textattack"):
         assert name in attacks
 
 
@@ -253,7 +253,7 @@ def refuse(*args, **kwargs):
 
 socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse
 from robustbench_nlp.attacks.textattack.recipes import (
-    BAE, PWWS, BERTAttack, DeepWordBug, TextFooler
+    BAE, PWWS, A2TAttack, BERTAttack, DeepWordBug, TextFooler
 )
 from robustbench_nlp.model.backbones import resolve_backbone
 from robustbench_nlp.model.classifier import Classifier, ClassifierSpec
@@ -263,7 +263,9 @@ backbone = resolve_backbone("tiny")
 model = Classifier(backbone.load_encoder(0), backbone.load_tokenizer(), ClassifierSpec(2)).eval()
 rows = [Example("a gripping , beautifully acted film", label) for label in (0, 1)]
 mlm = sys.argv[1]
-for attack in (DeepWordBug(), PWWS(), TextFooler(), BAE(mlm=mlm), BERTAttack(mlm=mlm)):
+for attack in (
+    DeepWordBug(), PWWS(), TextFooler(), A2TAttack(), BAE(mlm=mlm), BERTAttack(mlm=mlm)
+):
     results, _ = attack.attack_examples(model, rows, seed=0)
     assert {r["result"] for r in results} - {"skipped"}, attack
 print("offline ok")

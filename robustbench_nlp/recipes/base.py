@@ -203,6 +203,8 @@ class Recipe(RecipeBase):
         phase: str,
         lr: float | None = None,
         step_accumulates: bool = False,
+        epoch_extra: Callable[[int], Sequence[Example]] | None = None,
+        total_steps: int | None = None,
     ) -> None:
         """AdamW with linear warmup/decay over length-bucketed batches (``bucketed_batches``,
         seeded by ``context.seed``; every example once per epoch, the last batch of an epoch
@@ -212,7 +214,16 @@ class Recipe(RecipeBase):
         ``step_accumulates``: ``step`` backpropagates part of its loss itself and the returned
         loss's gradient must add to those (FreeLB's K ascent passes, one optimiser step); the
         gradients are then zeroed before ``step`` runs instead of after it. The default keeps
-        the order of operations every other recipe's checkpoints were trained with."""
+        the order of operations every other recipe's checkpoints were trained with.
+
+        ``epoch_extra``: examples that change from epoch to epoch (A2T's adversarial examples
+        of the current model), in the same run (one optimiser, one schedule). Before each of
+        ``self.epochs`` epochs (until ``max_steps``) it is called with the epoch's index
+        (0-based), outside the token cache, and that epoch trains on ``examples`` plus what it
+        returns; each epoch's rows are tokenised once. ``total_steps`` is then the length of
+        the schedule (before ``max_steps``; default: as without ``epoch_extra``); when the
+        epochs turn out shorter, training ends after ``self.epochs`` epochs all the same. Without
+        ``epoch_extra`` nothing changes."""
         if not examples:
             raise UserError(f"{self.plugin_name or self.kind} {phase}: no examples to train on.")
         seed_everything(context.seed)
@@ -220,6 +231,8 @@ class Recipe(RecipeBase):
         examples = list(examples)
         batches_per_epoch = math.ceil(len(examples) / self.batch_size)
         total = batches_per_epoch * self.epochs
+        if epoch_extra is not None and total_steps is not None:
+            total = total_steps
         if self.max_steps is not None:
             total = min(total, self.max_steps)
         decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
@@ -241,38 +254,53 @@ class Recipe(RecipeBase):
         bar = make_progress(
             total, f"{self.plugin_name or self.kind} {phase} seed={context.seed}", unit="step"
         )
-        with token_cache():
-            lengths = model.token_lengths(examples)
-            while done < total:
-                for batch in bucketed_batches(lengths, self.batch_size, order):
-                    if step_accumulates:
-                        optimizer.zero_grad(set_to_none=True)
-                    loss, last = step(model, [examples[i] for i in batch])
-                    where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
-                    if not bool(torch.isfinite(loss.detach()).all()):
-                        bar.close()
-                        raise TrainingDiverged(
-                            f"{where}: the loss is {loss.item()}; training diverged: lower the "
-                            "learning rate, or check the data and the recipe's parameters."
-                        )
-                    if not step_accumulates:
-                        optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    if not bool(torch.isfinite(norm)):
-                        bar.close()
-                        raise TrainingDiverged(
-                            f"{where}: the gradient norm is {norm.item()}; training diverged: "
-                            "lower the learning rate, or check the data and the recipe's "
-                            "parameters."
-                        )
-                    optimizer.step()
-                    scheduler.step()
-                    done += 1
-                    bar.update()
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
-                    if done >= total:
-                        break
+
+        def run_epoch(rows: list[Example], lengths: list[int]) -> None:
+            """One epoch over ``rows`` (stopping at ``total`` steps)."""
+            nonlocal done, last
+            for batch in bucketed_batches(lengths, self.batch_size, order):
+                if step_accumulates:
+                    optimizer.zero_grad(set_to_none=True)
+                loss, last = step(model, [rows[i] for i in batch])
+                where = f"{phase} step {done + 1} of {total} (lr {lr or self.lr:g})"
+                if not bool(torch.isfinite(loss.detach()).all()):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"{where}: the loss is {loss.item()}; training diverged: lower the "
+                        "learning rate, or check the data and the recipe's parameters."
+                    )
+                if not step_accumulates:
+                    optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                if not bool(torch.isfinite(norm)):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"{where}: the gradient norm is {norm.item()}; training diverged: "
+                        "lower the learning rate, or check the data and the recipe's "
+                        "parameters."
+                    )
+                optimizer.step()
+                scheduler.step()
+                done += 1
+                bar.update()
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+                if done >= total:
+                    break
+
+        if epoch_extra is None:
+            with token_cache():
+                lengths = model.token_lengths(examples)
+                while done < total:
+                    run_epoch(examples, lengths)
+        else:
+            for epoch in range(self.epochs):
+                if done >= total:
+                    break
+                rows = examples + list(epoch_extra(epoch))
+                model.train()
+                with token_cache():
+                    run_epoch(rows, model.token_lengths(rows))
         bar.close()
         model.eval()
         context.logs[phase] = {

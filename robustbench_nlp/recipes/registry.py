@@ -46,6 +46,17 @@ UNSUPERVISED_PARAMS = extend(
     ),
 )
 
+#: SAFER's perturbation sets (``resources.perturbation_sets``), shared by ``safer`` and ``certify``.
+SIMILARITY_THRESHOLD_PARAM = param(
+    "similarity_threshold",
+    "float",
+    0.8,
+    "Cosine of a synonym (edge of the synonym graph).",
+    gt=-1,
+    le=1,
+)
+SET_SIZE_PARAM = param("set_size", "int", 100, "Largest perturbation set K per word.", ge=1)
+
 _EPS = param("eps", "float", 0.3, "L2 radius of the perturbation per example.", ge=0)
 
 BUILTIN_RECIPES = {
@@ -82,6 +93,53 @@ BUILTIN_RECIPES = {
             param("norm", "Literal['l2', 'linf']", "l2", "Norm of steps and projection."),
         ),
     ),
+    "a2t": PluginInfo(
+        "robustbench_nlp.recipes.a2t:A2T",
+        "A2T (Yoo & Qi 2021): clean epochs, then CE on clean plus A2T adversarial examples.",
+        extend(
+            RECIPE_PARAMS,
+            param("epochs", "int", 4, "All epochs, the clean ones included.", ge=1),
+            param("clean_epochs", "int", 1, "Plain CE epochs before adversarial training.", ge=0),
+            param(
+                "attack_fraction",
+                "float",
+                0.2,
+                "Share of the training set attacked per generation (ceil).",
+                gt=0,
+                le=1,
+            ),
+            param(
+                "until_successful",
+                "bool",
+                False,
+                "Attack until that many succeed (TextAttack's count), not that many.",
+            ),
+            param(
+                "attack_epoch_interval",
+                "int",
+                1,
+                "Generate every N adversarial epochs (clean CE in between).",
+                ge=1,
+            ),
+            param("adv_weight", "float", 1.0, "Weight alpha of the adversarial CE.", ge=0),
+            param("max_candidates", "int", 20, "Nearest neighbours tried per word.", ge=1),
+            param(
+                "similarity_threshold",
+                "float | None",
+                None,
+                "MiniLM cosine; default: SBERT's 0.9 mapped on STS-B dev.",
+            ),
+            param(
+                "query_budget",
+                "int | None",
+                200,
+                "Most model queries per attacked example (A2T's 200).",
+                gt=0,
+            ),
+            param("workers", "int", 1, "Processes the attacked examples are sharded across.", ge=1),
+            param("attack_batch_size", "int", 32, "Model queries per attack forward pass.", ge=1),
+        ),
+    ),
     "pgd_at": PluginInfo(
         "robustbench_nlp.recipes.pgd_at:PGDAT",
         "Madry's PGD adversarial training: CE on the embedding-PGD batch (+ optional clean CE).",
@@ -93,6 +151,15 @@ BUILTIN_RECIPES = {
             param("norm", "Literal['l2', 'linf']", "l2"),
             param("random_start", "bool", True, "Start at a random point of the ball."),
             param("clean_weight", "float", 0.0, "Weight of the clean CE (0: pure Madry).", ge=0),
+        ),
+    ),
+    "safer": PluginInfo(
+        "robustbench_nlp.recipes.safer:SAFER",
+        "SAFER: fine-tuning on random synonym substitutions (certify with the same sets).",
+        extend(
+            RECIPE_PARAMS,
+            SIMILARITY_THRESHOLD_PARAM,
+            SET_SIZE_PARAM,
         ),
     ),
     "uscal": PluginInfo(

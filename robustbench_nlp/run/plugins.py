@@ -23,7 +23,7 @@ from robustbench_nlp.core.registry import (
     load_entry_points,
     param,
 )
-from robustbench_nlp.recipes.registry import recipes
+from robustbench_nlp.recipes.registry import SET_SIZE_PARAM, SIMILARITY_THRESHOLD_PARAM, recipes
 from robustbench_nlp.tasks.registry import tasks
 
 if TYPE_CHECKING:
@@ -158,6 +158,21 @@ BUILTIN_ATTACKS = {
             _similarity("0.8408"),
         ),
     ),
+    "a2t": PluginInfo(
+        f"{_WORD}:A2TAttack",
+        "A2T (Yoo & Qi 2021): gradient-ranked counter-fitted swaps, cheap checks, for training.",
+        extend(
+            WORD_ATTACK_PARAMS,
+            param("max_candidates", "int", 20, "Nearest neighbours tried per word.", ge=1),
+            param("min_cos_sim", "float", 0.8, "Least word-vector cosine of a swap.", gt=-1, le=1),
+            param(
+                "similarity_threshold",
+                "float | None",
+                None,
+                "MiniLM cosine; default: SBERT's 0.9 mapped on STS-B dev.",
+            ),
+        ),
+    ),
     "bae": PluginInfo(
         f"{_WORD}:BAE",
         "BAE-R (Garg & Ramakrishnan 2020): masked-LM replacements; needs ``mlm``.",
@@ -215,6 +230,25 @@ BUILTIN_ATTACKS = {
                 REQUIRED,
                 "Label of the suite's word attack whose examples to replay.",
             ),
+        ),
+    ),
+    "certify": PluginInfo(
+        "robustbench_nlp.evaluations.certify:Certify",
+        "Certified robust accuracy under synonym substitution (SAFER's smoothing certificate).",
+        extend(
+            MEASURE_PARAMS,
+            param("samples", "int", 64, "Random substitutions N per example.", ge=1),
+            param("alpha", "float", 0.05, "1 - confidence of each certificate.", gt=0, lt=0.5),
+            SIMILARITY_THRESHOLD_PARAM,
+            SET_SIZE_PARAM,
+            param(
+                "max_perturbed",
+                "int | None",
+                None,
+                "Certify against at most R substituted words (null: any number).",
+                gt=0,
+            ),
+            param("batch_size", "int", 8, "Examples per batch (x samples texts).", ge=1),
         ),
     ),
     "hans": PluginInfo(

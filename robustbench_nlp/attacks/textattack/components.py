@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import transformers
 from nltk.corpus import wordnet
 from textattack import Attack
@@ -36,6 +37,7 @@ from textattack.constraints import Constraint
 from textattack.constraints.overlap import LevenshteinEditDistance, MaxWordsPerturbed
 from textattack.constraints.pre_transformation import (
     InputColumnModification,
+    MaxModificationRate,
     RepeatModification,
     StopwordModification,
 )
@@ -88,8 +90,9 @@ _TEXTFOOLER_STOPWORDS = """
     would wouldn wouldn't y yet you you'd you'll you're you've your yours yourself
     yourselves"""
 TEXTFOOLER_STOPWORDS = frozenset(_TEXTFOOLER_STOPWORDS.split())
-#: The recipes' Universal Sentence Encoder thresholds, mapped onto MiniLM by ``similarity``.
-USE_THRESHOLDS = {"textfooler": 0.840845057, "bae": 0.936338023, "bert_attack": 0.2}
+#: The recipes' Universal Sentence Encoder thresholds, mapped onto MiniLM by ``similarity``
+#: (A2T's is the cosine of SBERT ``stsb-distilbert-base``, read on the STS gold scale alike).
+USE_THRESHOLDS = {"textfooler": 0.840845057, "bae": 0.936338023, "bert_attack": 0.2, "a2t": 0.9}
 
 
 # -- the victim -------------------------------------------------------------------------------
@@ -118,6 +121,8 @@ class FastModelWrapper(ModelWrapper):
 
     def __init__(self, model: Classifier, batch_size: int = 64) -> None:
         self.model = model
+        #: What ``AttackedText.align_with_model_tokens`` reads (through ``tokenize``).
+        self.tokenizer = model.tokenizer
         self.batch_size = batch_size
         self.forwarded = 0
         self._cache: dict[tuple, torch.Tensor] = {}
@@ -153,6 +158,56 @@ class FastModelWrapper(ModelWrapper):
     def forward(self, inputs: dict[str, torch.Tensor], examples: list[Example]) -> torch.Tensor:
         """Probabilities of one padded batch (``examples`` are its rows, for subclasses)."""
         return torch.softmax(self.model(inputs).float(), dim=-1).cpu()
+
+    def get_grad(self, text_input: str | tuple[str, ...]) -> dict:
+        """The gradient of the loss w.r.t. the word-embedding output, for gradient word
+        importance (``GreedyWordSwapWIR(wir_method="gradient")``), as TextAttack's
+        ``HuggingFaceModelWrapper.get_grad`` computes it:
+
+        - the model in train mode (dropout on, as there; the previous mode is restored);
+        - one forward pass gives the label (its argmax), a second forward pass the loss, the
+          cross-entropy at that label;
+        - the gradient is taken w.r.t. the output of the word-embedding layer
+          (``Classifier.word_embeddings``, the model's ``get_input_embeddings()``, what
+          TextAttack hooks), fed back through ``inputs_embeds``.
+
+        Rows are the model's own tokens of the one text ([CLS] ... [SEP], no padding; TextAttack
+        pads to the tokenizer's maximum length, rows that only add zeros after the text), which
+        ``tokenize`` also gives, so ``align_with_model_tokens`` indexes them. Unlike TextAttack
+        it does not zero or fill the parameters' ``.grad`` (only the embedding output is
+        differentiated). Returns ``{"ids": (1, T) tensor, "gradient": (T, H) array}``.
+        """
+        was_training = self.model.training
+        self.model.train()
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                batch = self.model.tokenize([_as_example(text_input)])
+                with torch.no_grad():
+                    labels = self.model(batch).argmax(dim=-1)
+                embeds = self.model.word_embeddings(batch["input_ids"]).detach()
+                embeds.requires_grad_(True)
+                loss = F.cross_entropy(self.model(batch, inputs_embeds=embeds), labels)
+                (grad,) = torch.autograd.grad(loss, embeds)
+        finally:
+            self.model.train(was_training)
+        return {"ids": batch["input_ids"].cpu(), "gradient": grad[0].float().cpu().numpy()}
+
+    def _tokenize(self, inputs: Sequence[str | tuple[str, ...]]) -> list[list[str]]:
+        """The model's tokens of each input, as ``get_grad`` lays out its rows (TextAttack's
+        ``HuggingFaceModelWrapper._tokenize``: special tokens included, truncated). Template
+        words of a prompt classifier become the pad token, so no word of the text aligns with
+        them."""
+        tokens = []
+        special = set(self.tokenizer.all_special_tokens)
+        for row in self.model.encode([_as_example(x) for x in inputs]):
+            names = self.tokenizer.convert_ids_to_tokens(row.input_ids.tolist())
+            tokens.append(
+                [
+                    name if own or name in special else self.tokenizer.pad_token
+                    for name, own in zip(names, row.perturb_mask.tolist(), strict=True)
+                ]
+            )
+        return tokens
 
 
 # -- offline substitutes ----------------------------------------------------------------------
@@ -331,7 +386,20 @@ def build_attack(name: str, wrapper: ModelWrapper, where: Layout, params: dict) 
     if name not in RECIPES:
         raise ValueError(f"no built-in recipe {name!r}")
     constraints, transformation, search = RECIPES[name](where, params)
+    if name == "a2t":  # its build() ranks at most the words the victim's window can hold
+        search.truncate_words_to = words_window(wrapper)
     return Attack(goal, constraints, transformation, search)
+
+
+def words_window(wrapper: FastModelWrapper) -> int:
+    """A2T's ``truncate_words_to``: ``build()`` takes ``min(1024, tokenizer.model_max_length,
+    max_position_embeddings - 2)`` of a Hugging Face model, whose tokenizer truncates at
+    ``model_max_length``; the classifier's tokenizer truncates at its ``max_length``, so that
+    window (less [CLS] and [SEP]) stands in for ``model_max_length``. Words past it cannot change
+    the model's input, so the bound saves queries and changes no outcome."""
+    model = wrapper.model
+    positions = getattr(model.encoder.config, "max_position_embeddings", 1026)
+    return max(1, min(1024, model.spec.max_length - 2, positions - 2))
 
 
 def _deepwordbug(where: Layout, params: dict):  # deepwordbug_gao_2018.py
@@ -419,12 +487,35 @@ def _bert_attack(where: Layout, params: dict):  # bert_attack_li_2020.py
     return constraints, transformation, GreedyWordSwapWIR(wir_method="unk")
 
 
+def _a2t(where: Layout, params: dict):  # a2t_yoo_2021.py, mlm=False
+    """The word-cosine check runs before the sentence encoder (``build()`` appends it last):
+    the constraints only filter, so the order changes no outcome, and the cheap check spares
+    the encoder most candidates."""
+    embedding = synonym_embedding(where)
+    transformation = WordSwapEmbedding(max_candidates=params["max_candidates"], embedding=embedding)
+    constraints = [
+        *_pre_constraints(),
+        WordNetPartOfSpeech(allow_verb_noun_swap=False),
+        MaxModificationRate(max_rate=0.1, min_threshold=4),
+        WordEmbeddingDistance(embedding=embedding, min_cos_sim=params["min_cos_sim"]),
+        _encoder(
+            where,
+            "a2t",
+            params["similarity_threshold"],
+            compare_against_original=True,
+            window_size=None,
+        ),
+    ]
+    return constraints, transformation, GreedyWordSwapWIR(wir_method="gradient")
+
+
 RECIPES = {
     "deepwordbug": _deepwordbug,
     "pwws": _pwws,
     "textfooler": _textfooler,
     "bae": _bae,
     "bert_attack": _bert_attack,
+    "a2t": _a2t,
 }
 
 
