@@ -19,6 +19,37 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def assert_refused(tmp_path, capsys, suite: str, needle: str) -> None:
+    """``suite`` (YAML; its output goes to ``tmp_path / "out"``) is refused by ``run`` in one
+    line naming ``needle``, with exit 2 and nothing written."""
+    from robustbench_nlp.cli import main
+
+    path = tmp_path / "suite.yaml"
+    path.write_text(suite + f"output: {tmp_path / 'out'}\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def run_suite_records(tmp_path, suite: str) -> list[dict]:
+    """Run ``suite`` (YAML; output in ``tmp_path / "out"``) with nothing failing, and return its
+    records (not their outcomes files)."""
+    import json
+
+    from robustbench_nlp.run.runner import Runner
+    from robustbench_nlp.run.suite import load_suite
+
+    path = tmp_path / "suite.yaml"
+    path.write_text(suite + f"output: {tmp_path / 'out'}\n")
+    assert not Runner(load_suite(path), None).run().failed
+    return [
+        json.loads(p.read_text())
+        for p in (tmp_path / "out" / "records").glob("*.json")
+        if ".outcomes." not in p.name
+    ]
+
+
 class Always:
     """A stand-in classifier that predicts one label for every example."""
 

@@ -25,11 +25,9 @@ from robustbench_nlp.resources import perturbation_sets
 from robustbench_nlp.resources.perturbation_sets import PerturbationSets, build
 from robustbench_nlp.resources.synonyms import SynonymSpace
 from robustbench_nlp.run.plugins import attacks, recipes, tasks
-from robustbench_nlp.run.runner import Runner
-from robustbench_nlp.run.suite import load_suite
 from robustbench_nlp.tasks.base import Example
 from tests.conftest import TINY_TASK, make_classifier
-from tests.helpers import missing
+from tests.helpers import assert_refused, missing, run_suite_records
 
 
 def unit(*rows: list[float]) -> np.ndarray:
@@ -246,15 +244,7 @@ attacks:
 
 def test_the_runner_boards_safer_and_certify_and_runs_a_recipe_on_its_own_seeds(tmp_path):
     require_synonyms()
-    path = tmp_path / "suite.yaml"
-    path.write_text(SUITE + f"output: {tmp_path / 'out'}\n")
-    summary = Runner(load_suite(path), None).run()
-    assert not summary.failed
-    records = [
-        json.loads(p.read_text())
-        for p in (tmp_path / "out" / "records").glob("*.json")
-        if ".outcomes." not in p.name
-    ]
+    records = run_suite_records(tmp_path, SUITE)
     runs = sorted((r["recipe"]["name"], r["seed"], r["attack"]["name"]) for r in records)
     assert runs == [
         ("baseline", 0, "certify"),
@@ -278,16 +268,11 @@ def test_the_runner_boards_safer_and_certify_and_runs_a_recipe_on_its_own_seeds(
 
 
 def test_a_recipe_seed_outside_the_suites_seeds_is_refused_in_one_line(tmp_path, capsys):
-    path = tmp_path / "suite.yaml"
-    path.write_text(
+    suite = (
         f"name: bad\nbackbone: tiny\ntask: {TINY_TASK}\nseeds: [0, 1]\n"
         "recipes: [{name: baseline, seeds: [2]}]\n"
-        f"output: {tmp_path / 'out'}\n"
     )
-    assert main(["run", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "recipes[0].seeds: [2] not in the suite's seeds" in err
-    assert not (tmp_path / "out").exists()
+    assert_refused(tmp_path, capsys, suite, "recipes[0].seeds: [2] not in the suite's seeds")
 
 
 @pytest.mark.parametrize(
@@ -300,15 +285,11 @@ def test_a_recipe_seed_outside_the_suites_seeds_is_refused_in_one_line(tmp_path,
     ],
 )
 def test_bad_certify_settings_are_refused_in_one_line(tmp_path, capsys, params, needle):
-    path = tmp_path / "suite.yaml"
-    path.write_text(
+    suite = (
         f"name: bad\nbackbone: tiny\ntask: {TINY_TASK}\nrecipes: [{{name: baseline}}]\n"
-        f"attacks: [{{name: certify, params: {{{params}}}}}]\noutput: {tmp_path / 'out'}\n"
+        f"attacks: [{{name: certify, params: {{{params}}}}}]\n"
     )
-    assert main(["run", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and needle in err, err
-    assert not (tmp_path / "out").exists()
+    assert_refused(tmp_path, capsys, suite, needle)
 
 
 def test_list_shows_safer_and_certify(capsys):

@@ -21,9 +21,8 @@ from robustbench_nlp.recipes.base import TrainContext, bucketed_batches
 from robustbench_nlp.recipes.freelb import FreeLB, ascent_step, initial_delta
 from robustbench_nlp.report.leaderboard import write_leaderboard
 from robustbench_nlp.run.plugins import recipes, tasks
-from robustbench_nlp.run.runner import Runner
-from robustbench_nlp.run.suite import load_suite
 from tests.conftest import TINY_TASK, make_classifier
+from tests.helpers import assert_refused, run_suite_records
 
 
 def context_for(backbone, train_size: int = 16, seed: int = 0) -> TrainContext:
@@ -286,15 +285,7 @@ attacks:
 
 
 def test_the_runner_trains_both_defences_and_boards_them(tmp_path):
-    path = tmp_path / "suite.yaml"
-    path.write_text(SUITE + f"output: {tmp_path / 'out'}\n")
-    summary = Runner(load_suite(path), None).run()
-    assert not summary.failed
-    records = [
-        json.loads(p.read_text())
-        for p in (tmp_path / "out" / "records").glob("*.json")
-        if ".outcomes." not in p.name
-    ]
+    records = run_suite_records(tmp_path, SUITE)
     training = {r["recipe"]["name"]: r["training"]["train"] for r in records}
     assert set(training) == {"baseline", "freelb", "pgd_at"}
     for name in ("freelb", "pgd_at"):
@@ -317,20 +308,21 @@ def test_the_runner_trains_both_defences_and_boards_them(tmp_path):
         ("pgd_at", "step_size: 0", "recipes[0].params.step_size"),
         ("pgd_at", "clean_weight: -1", "recipes[0].params.clean_weight"),
         ("pgd_at", "steps: 0", "recipes[0].params.steps"),
+        ("a2t", "epochs: 2, clean_epochs: 3", "clean_epochs (3) cannot exceed epochs (2)"),
+        ("a2t", "attack_fraction: 0", "recipes[0].params.attack_fraction"),
+        ("a2t", "attack_fraction: 1.5", "recipes[0].params.attack_fraction"),
+        ("a2t", "clean_epochs: -1", "recipes[0].params.clean_epochs"),
+        ("a2t", "attack_epoch_interval: 0", "recipes[0].params.attack_epoch_interval"),
+        ("a2t", "adv_weight: -1", "recipes[0].params.adv_weight"),
     ],
 )
 def test_bad_parameters_are_refused_in_one_line(tmp_path, capsys, name, params, needle):
-    path = tmp_path / "suite.yaml"
-    path.write_text(
+    suite = (
         f"name: bad\nbackbone: tiny\ntask: {TINY_TASK}\n"
         f"recipes: [{{name: {name}, params: {{{params}}}}}]\n"
         f"attacks: [{{name: pgd, params: {{eps: [0.1], steps: 1}}}}]\n"
-        f"output: {tmp_path / 'out'}\n"
     )
-    assert main(["run", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err, err
-    assert not (tmp_path / "out").exists()
+    assert_refused(tmp_path, capsys, suite, needle)
 
 
 def test_list_shows_both_recipes_and_their_parameters(capsys):
@@ -684,15 +676,7 @@ attacks:
 
 def test_the_runner_trains_a2t_end_to_end_and_attacks_it_with_a2t(tmp_path, one_thread):
     need_a2t_resources()
-    path = tmp_path / "suite.yaml"
-    path.write_text(A2T_SUITE + f"output: {tmp_path / 'out'}\n")
-    summary = Runner(load_suite(path), None).run()
-    assert not summary.failed
-    records = [
-        json.loads(p.read_text())
-        for p in (tmp_path / "out" / "records").glob("*.json")
-        if ".outcomes." not in p.name
-    ]
+    records = run_suite_records(tmp_path, A2T_SUITE)
     assert {r["attack"]["name"] for r in records} == {"clean", "a2t"}
     training = records[0]["training"]
     (generation,) = training["a2t"]["generations"]
@@ -715,30 +699,6 @@ def test_a2t_refuses_missing_resources_before_training(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "offline attack resources missing" in err, err
     assert "synonyms" in err and "similarity" in err
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize(
-    ("params", "needle"),
-    [
-        ("epochs: 2, clean_epochs: 3", "clean_epochs (3) cannot exceed epochs (2)"),
-        ("attack_fraction: 0", "recipes[0].params.attack_fraction"),
-        ("attack_fraction: 1.5", "recipes[0].params.attack_fraction"),
-        ("clean_epochs: -1", "recipes[0].params.clean_epochs"),
-        ("attack_epoch_interval: 0", "recipes[0].params.attack_epoch_interval"),
-        ("adv_weight: -1", "recipes[0].params.adv_weight"),
-    ],
-)
-def test_bad_a2t_parameters_are_refused_in_one_line(tmp_path, capsys, params, needle):
-    path = tmp_path / "suite.yaml"
-    path.write_text(
-        f"name: bad\nbackbone: tiny\ntask: {TINY_TASK}\n"
-        f"recipes: [{{name: a2t, params: {{{params}}}}}]\n"
-        f"output: {tmp_path / 'out'}\n"
-    )
-    assert main(["run", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err, err
     assert not (tmp_path / "out").exists()
 
 
